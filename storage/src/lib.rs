@@ -1,8 +1,12 @@
-//! etcq-storage: the storage engine of etcq — a segmented write-ahead log and a
-//! log-structured MVCC store, both behind one I/O seam ([`disk::Disk`]).
+//! etcq-storage: the storage engine of etcq, and nothing about networking.
 //!
-//! This crate knows nothing about networking or about raft's types: the WAL
-//! stores raft entries as opaque bytes with their index and term.
+//! - [`disk`]: the I/O seam every byte goes through, with a real implementation
+//!   ([`disk_glommio`], io_uring) and an in-memory one with faults ([`disk_mem`]).
+//! - [`wal`]: the segmented, group-committed write-ahead log (format in
+//!   `docs/wal.md`).
 
 pub mod disk;
-// pub mod mvcc;
+pub mod disk_glommio;
+pub mod disk_mem;
+pub mod mvcc;
+pub mod wal;

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of etcq and etcd 3.4 on this machine (docs/benchmarks.md).
+#
+# Starts a single-node etcd (Debian's etcd-server, installed if missing; fsync
+# on; data in a temp dir; client URL http://127.0.0.1:23790), runs the standard
+# rows against it with etcq-bench --target etcd-grpc, stops it; then starts etcq
+# (release build, data in a temp dir, etcq/1 on UDP 127.0.0.1:2379), runs the
+# same rows with --target etcq, stops it; prints a markdown table with ratios.
+# The servers run one after the other so neither steals CPU from the other.
+#
+# Usage: bench/compare.sh [--etcd-only | --etcq-only]
+# Environment: PUT1_TOTAL (default 2000), PUT_TOTAL (100000), RANGE_TOTAL
+# (100000), ETCD_PORT (23790), ETCD_PEER_PORT (23800), ETCQ_ENDPOINT
+# (127.0.0.1:2379), CARGO_TARGET_DIR, KEEP_WORK=1 (keep logs and data).
+
+set -euo pipefail
+
+MODE=both
+case "${1:-}" in
+  --etcd-only) MODE=etcd ;;
+  --etcq-only) MODE=etcq ;;
+  "") ;;
+  *) echo "usage: $0 [--etcd-only | --etcq-only]" >&2; exit 2 ;;
+esac
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+PUT1_TOTAL=${PUT1_TOTAL:-2000}
+PUT_TOTAL=${PUT_TOTAL:-100000}
+RANGE_TOTAL=${RANGE_TOTAL:-100000}
+ETCD_PORT=${ETCD_PORT:-23790}
+ETCD_PEER_PORT=${ETCD_PEER_PORT:-23800}
+ETCQ_ENDPOINT=${ETCQ_ENDPOINT:-127.0.0.1:2379}
+READY_TIMEOUT_SECS=60
+
+WORK=$(mktemp -d /tmp/etcq-compare.XXXXXX)
+# The etcq server publishes its CA here and the bench trusts it from here,
+# leaving the user's own trust directory alone.
+export ETCQ_TRUST_DIR="$WORK/trust"
+SERVER_PID=""
+
+stop_server() {
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+
+cleanup() {
+  stop_server
+  if [[ "${KEEP_WORK:-0}" == 1 ]]; then
+    echo "kept $WORK" >&2
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+
+# Peak resident set size of the running server, in MiB.
+server_peak_rss_mib() {
+  awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status" 2>/dev/null || echo "?"
+}
+
+# ---------------------------------------------------------------- build
+
+echo "building (release)..." >&2
+packages=(-p etcq-bench)
+[[ "$MODE" != etcd ]] && packages+=(-p etcq)
+cargo build --release --manifest-path "$ROOT/Cargo.toml" "${packages[@]}" >&2
+BENCH="$TARGET_DIR/release/etcq-bench"
+
+# ---------------------------------------------------------------- rows
+
+# name|etcq-bench arguments after the target flags
+ROWS=(
+  "put, 1 client|--clients 1 --conns 1 put --key-size 8 --sequential-keys --val-size 256 --total $PUT1_TOTAL"
+  "put, 256 clients / 16 conns|--clients 256 --conns 16 put --key-size 8 --sequential-keys --val-size 256 --total $PUT_TOTAL"
+  "range serializable, 256 clients / 16 conns|--clients 256 --conns 16 range 00000000 --consistency s --total $RANGE_TOTAL"
+  "range linearizable, 256 clients / 16 conns|--clients 256 --conns 16 range 00000000 --consistency l --total $RANGE_TOTAL"
+)
+
+# wait_ready TARGET ENDPOINT: until one range request succeeds.
+wait_ready() {
+  local deadline=$((SECONDS + READY_TIMEOUT_SECS))
+  until "$BENCH" --target "$1" --endpoints "$2" --json --request-timeout-secs 2 \
+      range probe --total 1 >/dev/null 2>&1; do
+    if ((SECONDS > deadline)); then
+      echo "$1 at $2 not ready after ${READY_TIMEOUT_SECS}s" >&2
+      return 1
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      echo "$1 server exited; its log:" >&2
+      tail -n 30 "$WORK/$1.log" >&2 || true
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+# run_rows TARGET ENDPOINT: one JSON line per row into $WORK/TARGET.jsonl.
+run_rows() {
+  local target=$1 endpoint=$2 row name args
+  : >"$WORK/$target.jsonl"
+  for row in "${ROWS[@]}"; do
+    name=${row%%|*}
+    args=${row#*|}
+    echo "== $target: $name" >&2
+    # shellcheck disable=SC2086 # args are words on purpose
+    "$BENCH" --target "$target" --endpoints "$endpoint" --json $args \
+      >>"$WORK/$target.jsonl" 2>"$WORK/$target.last-run.txt" || {
+      echo "row failed; its output:" >&2
+      cat "$WORK/$target.last-run.txt" >&2
+      echo '{}' >>"$WORK/$target.jsonl"
+    }
+    tail -n 1 "$WORK/$target.jsonl" >&2
+  done
+}
+
+ETCD_RSS="-"
+ETCQ_RSS="-"
+
+if [[ "$MODE" != etcq ]]; then
+  if ! command -v etcd >/dev/null; then
+    echo "installing etcd-server..." >&2
+    apt-get install -y etcd-server >&2 || { apt-get update >&2 && apt-get install -y etcd-server >&2; }
+  fi
+  etcd --version | head -n 1 >&2
+  etcd --name bench --data-dir "$WORK/etcd-data" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "bench=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster-state new --logger zap --log-level warn \
+    >"$WORK/etcd-grpc.log" 2>&1 &
+  SERVER_PID=$!
+  wait_ready etcd-grpc "127.0.0.1:$ETCD_PORT"
+  run_rows etcd-grpc "127.0.0.1:$ETCD_PORT"
+  ETCD_RSS=$(server_peak_rss_mib)
+  stop_server
+fi
+
+if [[ "$MODE" != etcd ]]; then
+  "$TARGET_DIR/release/etcq" --data-dir "$WORK/etcq-data" >"$WORK/etcq.log" 2>&1 &
+  SERVER_PID=$!
+  wait_ready etcq "$ETCQ_ENDPOINT"
+  run_rows etcq "$ETCQ_ENDPOINT"
+  ETCQ_RSS=$(server_peak_rss_mib)
+  stop_server
+fi
+
+# ---------------------------------------------------------------- table
+
+# field FILE LINE_NO KEY: a number from the flat JSON line, or "-".
+field() {
+  sed -n "${2}p" "$1" 2>/dev/null | grep -o "\"$3\":[0-9.eE+-]*" | cut -d: -f2 | grep . || echo "-"
+}
+
+ratio() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    if (a == "-" || b == "-" || b + 0 == 0) { print "-" } else { printf "%.2f", a / b } }'
+}
+
+echo
+echo "| workload | etcd req/s | etcq req/s | etcq/etcd | etcd p99 ms | etcq p99 ms | etcd errors | etcq errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+line=0
+for row in "${ROWS[@]}"; do
+  line=$((line + 1))
+  name=${row%%|*}
+  e_rps=$(field "$WORK/etcd-grpc.jsonl" $line rps)
+  q_rps=$(field "$WORK/etcq.jsonl" $line rps)
+  e_p99=$(field "$WORK/etcd-grpc.jsonl" $line p99_ms)
+  q_p99=$(field "$WORK/etcq.jsonl" $line p99_ms)
+  e_err=$(field "$WORK/etcd-grpc.jsonl" $line errors)
+  q_err=$(field "$WORK/etcq.jsonl" $line errors)
+  echo "| $name | $e_rps | $q_rps | $(ratio "$q_rps" "$e_rps") | $e_p99 | $q_p99 | $e_err | $q_err |"
+done
+echo
+echo "Peak server RSS: etcd ${ETCD_RSS} MiB, etcq ${ETCQ_RSS} MiB."
+echo "Rows: put totals ${PUT1_TOTAL} (1 client) and ${PUT_TOTAL}; range total ${RANGE_TOTAL}; key 8 B, value 256 B."

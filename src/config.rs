@@ -1,0 +1,89 @@
+//! Server configuration: command-line flags and every named limit.
+//!
+//! Limits live here, in one place, so that a reader can see every bound the
+//! server keeps (queues, batches, buffers, request sizes) at a glance.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Largest client request accepted, as etcd's `--max-request-bytes` (1.5 MiB).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1536 * 1024;
+/// Most operations in one txn, as etcd's `--max-txn-ops`.
+pub const DEFAULT_MAX_TXN_OPS: usize = 128;
+/// Capacity of each bounded channel between a front core and the raft core.
+pub const CORE_CHANNEL_CAPACITY: usize = 4096;
+/// Most proposals gathered into one raft loop turn (one WAL group commit).
+pub const PROPOSALS_PER_TURN_MAX: usize = 4096;
+/// Events a single watcher may have queued for its client before it is moved
+/// to the unsynced set and caught up from history instead.
+pub const WATCHER_BUFFER_EVENTS_MAX: usize = 1024;
+/// Most history events fetched per catch-up round for one watcher.
+pub const WATCH_CATCHUP_EVENTS_MAX: usize = 1000;
+/// Most events in one WatchResponse sent to a client.
+pub const WATCH_RESPONSE_EVENTS_MAX: usize = 1000;
+/// Most concurrent requests one QUIC connection may have in flight.
+pub const CONNECTION_STREAMS_MAX: u32 = 1024;
+/// Raft tick length.
+pub const TICK_MS: u64 = 100;
+/// Raft election timeout in ticks (1 s, as etcd's default).
+pub const ELECTION_TICKS: usize = 10;
+/// Raft heartbeat in ticks.
+pub const HEARTBEAT_TICKS: usize = 1;
+/// Largest lease TTL etcd accepts (seconds).
+pub const LEASE_TTL_MAX_SECS: i64 = 9_000_000_000;
+/// How often the leader checkpoints remaining lease TTLs through the log.
+pub const LEASE_CHECKPOINT_INTERVAL_MS: u64 = 5_000;
+/// Most lease revocations proposed per expiry check.
+pub const LEASE_REVOKES_PER_TICK_MAX: usize = 1000;
+/// Keys scanned per compaction step between loop turns.
+pub const COMPACTION_STEP_KEYS: usize = 1000;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "etcq", version, about = "etcq: a strongly consistent key-value store, etcd-compatible")]
+pub struct Config {
+    /// Human-readable name of this member.
+    #[arg(long, default_value = "default")]
+    pub name: String,
+
+    /// Path to the data directory.
+    #[arg(long, default_value = "default.etcq")]
+    pub data_dir: PathBuf,
+
+    /// Address for clients: etcq/1 (QUIC) on UDP.
+    #[arg(long, default_value = "127.0.0.1:2379")]
+    pub listen_client_addr: SocketAddr,
+
+    /// Executor cores to run (0 = all available).
+    #[arg(long, default_value_t = 0)]
+    pub cores: usize,
+
+    /// Largest request accepted, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_REQUEST_BYTES)]
+    pub max_request_bytes: usize,
+
+    /// Most operations in one txn.
+    #[arg(long, default_value_t = DEFAULT_MAX_TXN_OPS)]
+    pub max_txn_ops: usize,
+
+    /// Applied entries between MVCC checkpoints (bounds restart replay; like etcd's --snapshot-count).
+    #[arg(long, default_value_t = 100_000)]
+    pub snapshot_count: u64,
+
+    /// WAL segment size in bytes.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub wal_segment_bytes: u64,
+
+    /// Server TLS certificate (PEM). Without it, a self-signed one is made in the data dir.
+    #[arg(long)]
+    pub cert_file: Option<PathBuf>,
+
+    /// Server TLS key (PEM).
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+
+    /// CA bundle for verifying client certificates (enables client-cert auth).
+    #[arg(long)]
+    pub trusted_ca_file: Option<PathBuf>,
+}

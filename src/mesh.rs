@@ -1,0 +1,184 @@
+//! Messages between cores. A front core sends [`Envelope`]s up to the raft
+//! core; the raft core sends [`Downlink`] messages back, in one ordered stream
+//! per core (replies and watch events share it, which is what lets watch
+//! catch-up switch to the live feed with no gap and no duplicate).
+//!
+//! Both directions go through bounded channels (`CORE_CHANNEL_CAPACITY`),
+//! glommio's shared channels between executors and local channels on the raft
+//! core itself. Payloads are owned (`bytes::Bytes` inside prost types).
+
+use std::sync::Arc;
+
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
+
+use etcq_net::pb::{etcdserverpb as pb, mvccpb};
+
+use crate::errors::EtcdError;
+
+/// A request from a front core to the raft core.
+#[derive(Debug)]
+pub enum Request {
+    Range(pb::RangeRequest),
+    Put(pb::PutRequest),
+    DeleteRange(pb::DeleteRangeRequest),
+    Txn(pb::TxnRequest),
+    Compact(pb::CompactionRequest),
+    LeaseGrant(pb::LeaseGrantRequest),
+    LeaseRevoke(pb::LeaseRevokeRequest),
+    LeaseKeepAlive(pb::LeaseKeepAliveRequest),
+    LeaseTimeToLive(pb::LeaseTimeToLiveRequest),
+    LeaseLeases(pb::LeaseLeasesRequest),
+    Status(pb::StatusRequest),
+    MemberList(pb::MemberListRequest),
+    /// History for a watcher that is catching up; answered with [`Downlink::History`].
+    WatchHistory(HistoryRequest),
+    /// The core now has (true) or no longer has (false) any watcher.
+    WatchInterest(bool),
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryRequest {
+    /// Core-local watcher handle, echoed back.
+    pub watcher: u64,
+    pub key: bytes::Bytes,
+    pub range_end: bytes::Bytes,
+    /// First revision wanted; 0 = from now on (no history).
+    pub start_revision: i64,
+    pub max_events: usize,
+}
+
+/// The successful answer to a [`Request`].
+#[derive(Debug)]
+pub enum Response {
+    Range(pb::RangeResponse),
+    Put(pb::PutResponse),
+    DeleteRange(pb::DeleteRangeResponse),
+    Txn(pb::TxnResponse),
+    Compact(pb::CompactionResponse),
+    LeaseGrant(pb::LeaseGrantResponse),
+    LeaseRevoke(pb::LeaseRevokeResponse),
+    LeaseKeepAlive(pb::LeaseKeepAliveResponse),
+    LeaseTimeToLive(pb::LeaseTimeToLiveResponse),
+    LeaseLeases(pb::LeaseLeasesResponse),
+    Status(pb::StatusResponse),
+    MemberList(pb::MemberListResponse),
+    /// Acknowledges messages that need no answer.
+    Done,
+}
+
+/// Result of a request.
+pub type Reply = Result<Response, EtcdError>;
+
+/// A request with its return address.
+#[derive(Debug)]
+pub struct Envelope {
+    pub from_core: usize,
+    pub req_id: u64,
+    pub req: Request,
+}
+
+/// Events applied in one raft loop turn, published to every core with watchers.
+#[derive(Debug)]
+pub struct EventBatch {
+    /// Store revision after the batch.
+    pub revision: i64,
+    pub events: Vec<mvccpb::Event>,
+}
+
+/// History answer for a catching-up watcher.
+#[derive(Debug)]
+pub struct HistoryReply {
+    pub watcher: u64,
+    pub result: Result<History, HistoryError>,
+}
+
+#[derive(Debug)]
+pub struct History {
+    pub events: Vec<mvccpb::Event>,
+    /// Next revision to read; every revision below it has been delivered.
+    pub next_revision: i64,
+    /// The store's current revision when read: caught up iff `next_revision > current`.
+    pub current_revision: i64,
+}
+
+#[derive(Debug)]
+pub enum HistoryError {
+    Compacted { compact_revision: i64 },
+    Other(EtcdError),
+}
+
+/// Raft core to front core.
+#[derive(Debug)]
+pub enum Downlink {
+    Reply { req_id: u64, reply: Reply },
+    Events(Arc<EventBatch>),
+    History(HistoryReply),
+    /// Events from `from_revision` on were not delivered to this core (its
+    /// channel was full): every watcher at or past it must catch up from history.
+    Gap { from_revision: i64 },
+}
+
+/// Sending half towards the raft core.
+pub enum UplinkTx {
+    Local(mpsc::Sender<Envelope>),
+    Shared(ConnectedSender<Envelope>),
+}
+
+impl UplinkTx {
+    /// Sends; fails only when the raft core has stopped.
+    pub async fn send(&self, env: Envelope) -> Result<(), ()> {
+        match self {
+            UplinkTx::Local(s) => s.clone().send(env).await.map_err(|_| ()),
+            UplinkTx::Shared(s) => s.send(env).await.map_err(|_| ()),
+        }
+    }
+}
+
+/// Sending half from the raft core to one front core.
+pub enum DownlinkTx {
+    Local(mpsc::Sender<Downlink>),
+    Shared(ConnectedSender<Downlink>),
+}
+
+impl DownlinkTx {
+    pub async fn send(&self, msg: Downlink) {
+        let ok = match self {
+            DownlinkTx::Local(s) => s.clone().send(msg).await.is_ok(),
+            DownlinkTx::Shared(s) => s.send(msg).await.is_ok(),
+        };
+        if !ok {
+            tracing::debug!("front core gone; dropped a downlink message");
+        }
+    }
+
+    /// Sends without waiting; gives the message back when the channel is full.
+    pub fn try_send(&self, msg: Downlink) -> Result<(), Downlink> {
+        match self {
+            DownlinkTx::Local(s) => s.clone().try_send(msg).map_err(|e| e.into_inner()),
+            DownlinkTx::Shared(s) => s.try_send(msg).map_err(|e| match e {
+                glommio::GlommioError::Closed(glommio::ResourceType::Channel(v))
+                | glommio::GlommioError::WouldBlock(glommio::ResourceType::Channel(v)) => v,
+                other => panic!("unexpected shared channel error: {other:?}"),
+            }),
+        }
+    }
+}
+
+/// Receiving half on a front core.
+pub enum DownlinkRx {
+    Local(std::cell::RefCell<mpsc::Receiver<Downlink>>),
+    Shared(ConnectedReceiver<Downlink>),
+}
+
+impl DownlinkRx {
+    pub async fn recv(&self) -> Option<Downlink> {
+        match self {
+            // Only the one dispatcher task of the core receives, so the borrow is never contended.
+            #[allow(clippy::await_holding_refcell_ref)]
+            DownlinkRx::Local(r) => r.borrow_mut().next().await,
+            DownlinkRx::Shared(r) => r.recv().await,
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Process wiring: one pinned glommio executor per core, the channel mesh
+//! between them, and the raft core on core 0.
+//!
+//! Only this module spawns executor threads; only it and the raft core read
+//! the wall clock.
+
+use std::rc::Rc;
+
+use anyhow::Context as _;
+use futures::StreamExt;
+use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
+use glommio::{LocalExecutorBuilder, Placement};
+
+use etcq_net::tls::TlsServerMaterial;
+use etcq_storage::disk_glommio::GlommioDisk;
+
+use crate::config::{Config, CORE_CHANNEL_CAPACITY};
+use crate::front::{self, link::CoreLink, Limits};
+use crate::mesh::{Downlink, DownlinkRx, DownlinkTx, Envelope, UplinkTx};
+use crate::shard::{Shard, ShardOptions};
+
+/// 64-bit FNV-1a: stable across builds and platforms (member IDs must be).
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in *p {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+pub fn run(config: Config) -> anyhow::Result<()> {
+    let available = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = if config.cores == 0 { available } else { config.cores };
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let tls = TlsServerMaterial::load_or_create(
+        &config.data_dir,
+        config.cert_file.as_deref(),
+        config.key_file.as_deref(),
+        config.trusted_ca_file.as_deref(),
+    )
+    .context("setting up TLS")?;
+    let client_url = format!("https://{}", config.listen_client_addr);
+    let member_id = fnv1a(&[config.name.as_bytes(), client_url.as_bytes()]).max(1);
+    let cluster_id = fnv1a(&[&member_id.to_be_bytes()]);
+    let opts = ShardOptions {
+        data_dir: config.data_dir.clone(),
+        member_id,
+        cluster_id,
+        name: config.name.clone(),
+        client_urls: vec![client_url],
+        wal_segment_bytes: config.wal_segment_bytes,
+        snapshot_count: config.snapshot_count,
+        max_txn_ops: config.max_txn_ops,
+    };
+    let limits = Limits { max_request_bytes: config.max_request_bytes, max_txn_ops: config.max_txn_ops };
+    tracing::info!(
+        name = %config.name,
+        data_dir = %config.data_dir.display(),
+        client_addr = %config.listen_client_addr,
+        cores,
+        member_id = format_args!("{member_id:x}"),
+        "starting etcq"
+    );
+
+    // Mesh: for every core but 0, an uplink (core i -> core 0) and a downlink (core 0 -> core i).
+    let mut uplink_rx: Vec<SharedReceiver<Envelope>> = Vec::new();
+    let mut downlink_tx: Vec<SharedSender<Downlink>> = Vec::new();
+    let mut per_core: Vec<(SharedSender<Envelope>, SharedReceiver<Downlink>)> = Vec::new();
+    for _ in 1..cores {
+        let (utx, urx) = shared_channel::new_bounded(CORE_CHANNEL_CAPACITY);
+        let (dtx, drx) = shared_channel::new_bounded(CORE_CHANNEL_CAPACITY);
+        uplink_rx.push(urx);
+        downlink_tx.push(dtx);
+        per_core.push((utx, drx));
+    }
+
+    let addr = config.listen_client_addr;
+    let mut threads = Vec::new();
+    let tls0 = tls.clone();
+    let limits0 = limits.clone();
+    threads.push(
+        LocalExecutorBuilder::new(Placement::Fixed(0))
+            .name("etcq-core-0")
+            .spawn(move || async move {
+                let (inbox_tx, inbox_rx) = futures::channel::mpsc::channel::<Envelope>(CORE_CHANNEL_CAPACITY);
+                let (dl0_tx, dl0_rx) = futures::channel::mpsc::channel::<Downlink>(CORE_CHANNEL_CAPACITY);
+                let mut downlinks = vec![DownlinkTx::Local(dl0_tx)];
+                for tx in downlink_tx {
+                    downlinks.push(DownlinkTx::Shared(tx.connect().await));
+                }
+                for rx in uplink_rx {
+                    let rx = rx.connect().await;
+                    let mut inbox = inbox_tx.clone();
+                    glommio::spawn_local(async move {
+                        use futures::SinkExt;
+                        let mut rx = rx;
+                        while let Some(env) = rx.next().await {
+                            if inbox.send(env).await.is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .detach();
+                }
+                let shard = Shard::open(GlommioDisk::new(), opts, downlinks).await?;
+                let link = CoreLink::new(0, UplinkTx::Local(inbox_tx));
+                start_front(0, link, DownlinkRx::Local(std::cell::RefCell::new(dl0_rx)), addr, cores, tls0, limits0)?;
+                shard.run(inbox_rx).await?;
+                Ok::<(), anyhow::Error>(())
+            })
+            .map_err(|e| anyhow::anyhow!("starting core 0: {e}"))?,
+    );
+    for (i, (utx, drx)) in per_core.into_iter().enumerate() {
+        let core = i + 1;
+        let tls = tls.clone();
+        let limits = limits.clone();
+        threads.push(
+            LocalExecutorBuilder::new(Placement::Fixed(core % available))
+                .name(&format!("etcq-core-{core}"))
+                .spawn(move || async move {
+                    let uplink = UplinkTx::Shared(utx.connect().await);
+                    let downlink = DownlinkRx::Shared(drx.connect().await);
+                    let link = CoreLink::new(core, uplink);
+                    start_front(core, link, downlink, addr, cores, tls, limits)?;
+                    // Front tasks run until the process stops.
+                    futures::future::pending::<()>().await;
+                    Ok::<(), anyhow::Error>(())
+                })
+                .map_err(|e| anyhow::anyhow!("starting core {core}: {e}"))?,
+        );
+    }
+    // The raft core's end is the process's end: a failure there stops everything.
+    let first = threads.remove(0);
+    match first.join() {
+        Ok(result) => result,
+        Err(e) => Err(anyhow::anyhow!("raft core executor failed: {e}")),
+    }
+}
+
+fn start_front(
+    core: usize,
+    link: Rc<CoreLink>,
+    downlink: DownlinkRx,
+    addr: std::net::SocketAddr,
+    cores: usize,
+    tls: TlsServerMaterial,
+    limits: Limits,
+) -> anyhow::Result<()> {
+    glommio::spawn_local(link.clone().dispatch(downlink)).detach();
+    glommio::spawn_local(crate::front::watch::WatchHub::run_catchup(link.clone())).detach();
+    let endpoint = etcq_net::server::server_endpoint(addr, tls, cores > 1)
+        .with_context(|| format!("binding QUIC on udp {addr}"))?;
+    if core == 0 {
+        tracing::info!(addr = %addr, "serving etcq/1 (QUIC) clients");
+    }
+    glommio::spawn_local(front::serve(core, link, endpoint, limits)).detach();
+    Ok(())
+}

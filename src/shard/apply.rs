@@ -1,0 +1,336 @@
+//! Applying committed requests to the MVCC store and the lessor.
+//!
+//! Pure with respect to the request: the same entry applied to the same state
+//! gives the same state, revisions and response on every member. The only
+//! outside input is `now_ms`, used for leader-local lease deadlines, which are
+//! not part of the replicated state.
+
+use bytes::Bytes;
+use etcq_net::pb::{etcdserverpb as pb, mvccpb};
+use etcq_storage::disk::Disk;
+use etcq_storage::mvcc::{self, MvccError, MvccStore, WriteTxn};
+
+use crate::errors::{self, EtcdError};
+use crate::lease::Lessor;
+use crate::proposal::Op;
+
+/// Why an op failed: the client's fault (answered, state unchanged) or the
+/// store's (fatal for the shard: the state no longer follows the log).
+pub enum Fail {
+    Client(EtcdError),
+    Storage(MvccError),
+}
+
+impl From<EtcdError> for Fail {
+    fn from(e: EtcdError) -> Self {
+        Fail::Client(e)
+    }
+}
+
+impl From<MvccError> for Fail {
+    fn from(e: MvccError) -> Self {
+        match e {
+            MvccError::Compacted { .. } | MvccError::FutureRev { .. } => Fail::Client(mvcc_error(e)),
+            other => Fail::Storage(other),
+        }
+    }
+}
+
+/// What applying one entry produced.
+pub struct Applied {
+    pub result: Result<AppliedResponse, EtcdError>,
+    /// Watch events in revision order (with prev_kv).
+    pub events: Vec<mvccpb::Event>,
+}
+
+pub enum AppliedResponse {
+    Put(pb::PutResponse),
+    DeleteRange(pb::DeleteRangeResponse),
+    Txn(pb::TxnResponse),
+    Compaction(pb::CompactionResponse),
+    LeaseGrant(pb::LeaseGrantResponse),
+    LeaseRevoke(pb::LeaseRevokeResponse),
+    LeaseCheckpoint,
+}
+
+pub fn to_pb_kv(kv: &mvcc::KeyValue) -> mvccpb::KeyValue {
+    mvccpb::KeyValue {
+        key: kv.key.clone(),
+        create_revision: kv.create_revision,
+        mod_revision: kv.mod_revision,
+        version: kv.version,
+        value: kv.value.clone(),
+        lease: kv.lease,
+    }
+}
+
+pub fn to_pb_event(ev: &mvcc::Event) -> mvccpb::Event {
+    mvccpb::Event {
+        r#type: match ev.kind {
+            mvcc::EventKind::Put => mvccpb::event::EventType::Put as i32,
+            mvcc::EventKind::Delete => mvccpb::event::EventType::Delete as i32,
+        },
+        kv: Some(to_pb_kv(&ev.kv)),
+        prev_kv: ev.prev_kv.as_ref().map(to_pb_kv),
+    }
+}
+
+pub fn mvcc_error(e: MvccError) -> EtcdError {
+    match e {
+        MvccError::Compacted { .. } => errors::compacted(),
+        MvccError::FutureRev { .. } => errors::future_rev(),
+        other => errors::internal(other),
+    }
+}
+
+/// Applies one committed operation. `Err` only when the store failed.
+pub fn apply<D: Disk>(store: &mut MvccStore<D>, lessor: &mut Lessor, op: Op, now_ms: u64) -> Result<Applied, MvccError> {
+    Ok(match op {
+        Op::Put(req) => write(store, lessor, |txn, lessor, events| {
+            check_put(txn, lessor, &req)?;
+            put(txn, lessor, &req, events).map(AppliedResponse::Put)
+        })?,
+        Op::DeleteRange(req) => write(store, lessor, |txn, lessor, events| {
+            Ok(AppliedResponse::DeleteRange(delete_range(txn, lessor, &req, events)?))
+        })?,
+        Op::Txn(req) => write(store, lessor, |txn, lessor, events| {
+            check_txn(txn, lessor, &req)?;
+            txn_ops(txn, lessor, &req, events).map(AppliedResponse::Txn)
+        })?,
+        Op::Compaction(req) => Applied {
+            result: store
+                .compact(req.revision)
+                .map(|()| AppliedResponse::Compaction(pb::CompactionResponse::default()))
+                .map_err(mvcc_error),
+            events: Vec::new(),
+        },
+        Op::LeaseGrant(req) => Applied {
+            result: lessor.grant(req.id, req.ttl, now_ms).map(|l| {
+                AppliedResponse::LeaseGrant(pb::LeaseGrantResponse {
+                    id: l.id,
+                    ttl: l.ttl_secs,
+                    ..Default::default()
+                })
+            }),
+            events: Vec::new(),
+        },
+        Op::LeaseRevoke(req) => match lessor.revoke(req.id) {
+            Err(e) => Applied { result: Err(e), events: Vec::new() },
+            Ok(keys) => {
+                let mut events = Vec::new();
+                let mut txn = store.write();
+                for key in &keys {
+                    for ev in txn.delete_range(key, &[])? {
+                        events.push(to_pb_event(&ev));
+                    }
+                }
+                txn.commit();
+                Applied { result: Ok(AppliedResponse::LeaseRevoke(pb::LeaseRevokeResponse::default())), events }
+            }
+        },
+        Op::LeaseCheckpoint(req) => {
+            for cp in req.checkpoints {
+                lessor.checkpoint(cp.id, cp.remaining_ttl);
+            }
+            Applied { result: Ok(AppliedResponse::LeaseCheckpoint), events: Vec::new() }
+        }
+    })
+}
+
+/// Runs `f` in one write transaction. On error nothing is committed.
+fn write<D: Disk>(
+    store: &mut MvccStore<D>,
+    lessor: &mut Lessor,
+    f: impl FnOnce(&mut WriteTxn<'_, D>, &mut Lessor, &mut Vec<mvccpb::Event>) -> Result<AppliedResponse, Fail>,
+) -> Result<Applied, MvccError> {
+    let mut txn = store.write();
+    let mut events = Vec::new();
+    Ok(match f(&mut txn, lessor, &mut events) {
+        Ok(resp) => {
+            txn.commit();
+            Applied { result: Ok(resp), events }
+        }
+        Err(Fail::Client(e)) => {
+            // Client checks all run before the first change, so nothing was written.
+            txn.commit();
+            debug_assert!(events.is_empty(), "a refused op must not have written");
+            Applied { result: Err(e), events: Vec::new() }
+        }
+        Err(Fail::Storage(e)) => return Err(e),
+    })
+}
+
+fn get_one<D: Disk>(txn: &WriteTxn<'_, D>, key: &[u8]) -> Option<mvcc::KeyValue> {
+    let req = mvcc::RangeRequest { key, range_end: &[], revision: 0, limit: 1, keys_only: false, count_only: false };
+    txn.range(&req).ok().and_then(|r| r.kvs.into_iter().next())
+}
+
+fn check_put<D: Disk>(txn: &WriteTxn<'_, D>, lessor: &Lessor, req: &pb::PutRequest) -> Result<(), Fail> {
+    if req.ignore_value || req.ignore_lease {
+        if get_one(txn, &req.key).is_none() {
+            return Err(errors::key_not_found().into());
+        }
+    }
+    if !req.ignore_lease && req.lease != 0 && !lessor.contains(req.lease) {
+        return Err(errors::lease_not_found().into());
+    }
+    Ok(())
+}
+
+fn put<D: Disk>(
+    txn: &mut WriteTxn<'_, D>,
+    lessor: &mut Lessor,
+    req: &pb::PutRequest,
+    events: &mut Vec<mvccpb::Event>,
+) -> Result<pb::PutResponse, Fail> {
+    let prev = if req.ignore_value || req.ignore_lease || req.prev_kv { get_one(txn, &req.key) } else { None };
+    let value: Bytes = match (&prev, req.ignore_value) {
+        (Some(p), true) => p.value.clone(),
+        (None, true) => return Err(errors::key_not_found().into()),
+        _ => req.value.clone(),
+    };
+    let lease = match (&prev, req.ignore_lease) {
+        (Some(p), true) => p.lease,
+        (None, true) => return Err(errors::key_not_found().into()),
+        _ => req.lease,
+    };
+    let ev = txn.put(&req.key, &value, lease)?;
+    if let Some(old) = &ev.prev_kv {
+        if old.lease != 0 && old.lease != lease {
+            lessor.detach(old.lease, &old.key);
+        }
+    }
+    if lease != 0 {
+        lessor.attach(lease, req.key.clone());
+    }
+    let prev_kv = if req.prev_kv { ev.prev_kv.as_ref().map(to_pb_kv) } else { None };
+    events.push(to_pb_event(&ev));
+    Ok(pb::PutResponse { header: None, prev_kv })
+}
+
+fn delete_range<D: Disk>(
+    txn: &mut WriteTxn<'_, D>,
+    lessor: &mut Lessor,
+    req: &pb::DeleteRangeRequest,
+    events: &mut Vec<mvccpb::Event>,
+) -> Result<pb::DeleteRangeResponse, MvccError> {
+    let evs = txn.delete_range(&req.key, &req.range_end)?;
+    let mut resp = pb::DeleteRangeResponse { header: None, deleted: evs.len() as i64, prev_kvs: Vec::new() };
+    for ev in &evs {
+        if let Some(prev) = &ev.prev_kv {
+            if prev.lease != 0 {
+                lessor.detach(prev.lease, &prev.key);
+            }
+            if req.prev_kv {
+                resp.prev_kvs.push(to_pb_kv(prev));
+            }
+        }
+        events.push(to_pb_event(ev));
+    }
+    Ok(resp)
+}
+
+/// Evaluates a txn's compares against the current state.
+fn compares_hold<D: Disk>(txn: &WriteTxn<'_, D>, compares: &[pb::Compare]) -> bool {
+    compares.iter().all(|c| compare_holds(txn, c))
+}
+
+fn compare_holds<D: Disk>(txn: &WriteTxn<'_, D>, c: &pb::Compare) -> bool {
+    let req = mvcc::RangeRequest {
+        key: &c.key,
+        range_end: &c.range_end,
+        revision: 0,
+        limit: 0,
+        keys_only: false,
+        count_only: false,
+    };
+    let kvs = match txn.range(&req) {
+        Ok(r) => r.kvs,
+        Err(_) => return false,
+    };
+    use pb::compare::{CompareTarget as T, TargetUnion as U};
+    if kvs.is_empty() {
+        if c.target == T::Value as i32 {
+            return false;
+        }
+        return compare_kv(c, &mvcc::KeyValue::default());
+    }
+    let _ = U::Version; // all union arms handled in compare_kv
+    kvs.iter().all(|kv| compare_kv(c, kv))
+}
+
+fn compare_kv(c: &pb::Compare, kv: &mvcc::KeyValue) -> bool {
+    use pb::compare::{CompareResult as R, CompareTarget as T, TargetUnion as U};
+    use std::cmp::Ordering;
+    let ord = match (T::try_from(c.target), &c.target_union) {
+        (Ok(T::Version), Some(U::Version(v))) => kv.version.cmp(v),
+        (Ok(T::Create), Some(U::CreateRevision(v))) => kv.create_revision.cmp(v),
+        (Ok(T::Mod), Some(U::ModRevision(v))) => kv.mod_revision.cmp(v),
+        (Ok(T::Value), Some(U::Value(v))) => kv.value.as_ref().cmp(v.as_ref()),
+        (Ok(T::Lease), Some(U::Lease(v))) => kv.lease.cmp(v),
+        // A missing union compares against the zero value, as in proto3.
+        (Ok(T::Version), None) => kv.version.cmp(&0),
+        (Ok(T::Create), None) => kv.create_revision.cmp(&0),
+        (Ok(T::Mod), None) => kv.mod_revision.cmp(&0),
+        (Ok(T::Value), None) => kv.value.as_ref().cmp(&[][..]),
+        (Ok(T::Lease), None) => kv.lease.cmp(&0),
+        _ => return false,
+    };
+    match R::try_from(c.result) {
+        Ok(R::Equal) => ord == Ordering::Equal,
+        Ok(R::NotEqual) => ord != Ordering::Equal,
+        Ok(R::Less) => ord == Ordering::Less,
+        Ok(R::Greater) => ord == Ordering::Greater,
+        Err(_) => false,
+    }
+}
+
+/// Checks the branch that will run (recursively) before anything is written:
+/// leases of puts must exist, ignore_* puts need an existing key, ranges must
+/// read an available revision.
+fn check_txn<D: Disk>(txn: &WriteTxn<'_, D>, lessor: &Lessor, req: &pb::TxnRequest) -> Result<(), Fail> {
+    let ops = if compares_hold(txn, &req.compare) { &req.success } else { &req.failure };
+    for op in ops {
+        match &op.request {
+            Some(pb::request_op::Request::RequestPut(p)) => check_put(txn, lessor, p)?,
+            Some(pb::request_op::Request::RequestTxn(t)) => check_txn(txn, lessor, t)?,
+            Some(pb::request_op::Request::RequestRange(r)) if r.revision > 0 => {
+                let req = mvcc::RangeRequest {
+                    key: &r.key,
+                    range_end: &r.range_end,
+                    revision: r.revision,
+                    limit: 1,
+                    keys_only: true,
+                    count_only: true,
+                };
+                txn.range(&req)?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn txn_ops<D: Disk>(
+    txn: &mut WriteTxn<'_, D>,
+    lessor: &mut Lessor,
+    req: &pb::TxnRequest,
+    events: &mut Vec<mvccpb::Event>,
+) -> Result<pb::TxnResponse, Fail> {
+    let succeeded = compares_hold(txn, &req.compare);
+    let ops = if succeeded { &req.success } else { &req.failure };
+    let mut responses = Vec::with_capacity(ops.len());
+    for op in ops {
+        use pb::request_op::Request as Q;
+        use pb::response_op::Response as S;
+        let resp = match &op.request {
+            Some(Q::RequestRange(r)) => S::ResponseRange(crate::shard::read::range_with(r, |q| txn.range(q))?),
+            Some(Q::RequestPut(p)) => S::ResponsePut(put(txn, lessor, p, events)?),
+            Some(Q::RequestDeleteRange(d)) => S::ResponseDeleteRange(delete_range(txn, lessor, d, events)?),
+            Some(Q::RequestTxn(t)) => S::ResponseTxn(txn_ops(txn, lessor, t, events)?),
+            None => continue,
+        };
+        responses.push(pb::ResponseOp { response: Some(resp) });
+    }
+    Ok(pb::TxnResponse { header: None, succeeded, responses })
+}

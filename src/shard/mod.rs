@@ -1,0 +1,678 @@
+//! The raft core: one shard's raft node, WAL, MVCC store and lessor, driven by
+//! one loop on one core.
+//!
+//! Each loop turn: gather the requests that arrived (up to
+//! `PROPOSALS_PER_TURN_MAX`), propose the writes as raft entries, start one
+//! ReadIndex round for all linearizable reads of the turn, then process
+//! `Ready`: append entries to the WAL and `sync` once (group commit), apply
+//! committed entries to the store, answer the waiting clients and publish the
+//! turn's watch events to every core that has watchers.
+//!
+//! Written as "one shard" so that several shards per node (each owning a key
+//! range, each on its own core) is a generalisation, not a rewrite.
+
+pub mod apply;
+pub mod read;
+mod raft_log;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::channel::mpsc;
+use futures::StreamExt;
+use protobuf::Message as _;
+use prost::Message as _;
+use raft::prelude::{ConfState, Entry, EntryType};
+use raft::storage::MemStorage;
+use raft::{RawNode, StateRole};
+
+use etcq_net::pb::etcdserverpb as pb;
+use etcq_storage::disk::Disk;
+use etcq_storage::mvcc::{MvccError, MvccOptions, MvccStore};
+use etcq_storage::wal::{Wal, WalError, WalOptions};
+
+use crate::config::{self, COMPACTION_STEP_KEYS, LEASE_CHECKPOINT_INTERVAL_MS, LEASE_REVOKES_PER_TICK_MAX};
+use crate::errors::{self, EtcdError};
+use crate::lease::Lessor;
+use crate::mesh::{
+    Downlink, DownlinkTx, Envelope, EventBatch, History, HistoryError, HistoryReply, HistoryRequest, Reply,
+    Request, Response,
+};
+use crate::proposal::{InternalRequest, Op};
+use apply::AppliedResponse;
+
+/// The version string reported by Status: the etcd API level we implement.
+pub const ETCD_API_VERSION: &str = "3.4.23";
+
+/// Static facts about this member and shard.
+#[derive(Debug, Clone)]
+pub struct ShardOptions {
+    pub data_dir: PathBuf,
+    pub member_id: u64,
+    pub cluster_id: u64,
+    pub name: String,
+    pub client_urls: Vec<String>,
+    pub wal_segment_bytes: u64,
+    pub snapshot_count: u64,
+    pub max_txn_ops: usize,
+}
+
+/// Who waits for the result of a proposal.
+#[derive(Debug, Clone, Copy)]
+struct Waiter {
+    from_core: usize,
+    req_id: u64,
+}
+
+/// A linearizable read waiting for its ReadIndex.
+struct ReadJob {
+    waiter: Waiter,
+    req: pb::RangeRequest,
+}
+
+/// Why the shard stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("wal: {0}")]
+    Wal(#[from] WalError),
+    #[error("mvcc store: {0}")]
+    Mvcc(#[from] MvccError),
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    #[error("recovery: {0}")]
+    Recovery(String),
+}
+
+pub struct Shard<D: Disk> {
+    opts: ShardOptions,
+    raw: RawNode<MemStorage>,
+    wal: Wal<D>,
+    store: MvccStore<D>,
+    lessor: Lessor,
+    downlinks: Vec<DownlinkTx>,
+    /// Cores that have at least one watcher.
+    watch_interest: Vec<bool>,
+    /// Per core: first revision a full channel made it miss.
+    lagging: Vec<Option<i64>>,
+    waiting: HashMap<u64, Waiter>,
+    next_proposal_id: u64,
+    read_batches: HashMap<Vec<u8>, Vec<ReadJob>>,
+    ready_reads: Vec<(u64, Vec<ReadJob>)>,
+    next_read_ctx: u64,
+    applied_index: u64,
+    checkpoint_index: u64,
+    compaction_running: bool,
+    /// NOSPACE alarm: writes refused, reads served from the frozen state.
+    no_space: bool,
+    epoch: Instant,
+    last_tick: Instant,
+    last_lease_checkpoint_ms: u64,
+    turn_events: Vec<etcq_net::pb::mvccpb::Event>,
+}
+
+impl<D: Disk> Shard<D> {
+    /// Opens (or creates) the shard's storage and recovers its state.
+    pub async fn open(disk: D, opts: ShardOptions, downlinks: Vec<DownlinkTx>) -> Result<Self, ShardError> {
+        let wal_dir = opts.data_dir.join("member").join("wal");
+        let data_dir = opts.data_dir.join("member").join("mvcc");
+        let (wal, recovered) =
+            Wal::open(disk.clone(), &wal_dir, WalOptions { segment_bytes: opts.wal_segment_bytes }).await?;
+        let store = MvccStore::open(disk.clone(), &data_dir, MvccOptions::default()).await?;
+        let checkpoint_index = store.checkpoint_index();
+        let mut lessor = Lessor::new(min_lease_ttl_secs());
+        lessor.decode(store.checkpoint_meta()).map_err(ShardError::Recovery)?;
+        for (lease, key) in store.keys_with_lease() {
+            lessor.attach(lease, key);
+        }
+        let conf = ConfState::from((vec![opts.member_id], vec![]));
+        let storage = raft_log::recover(conf, &recovered, checkpoint_index).map_err(ShardError::Recovery)?;
+        let cfg = raft::Config {
+            id: opts.member_id,
+            election_tick: config::ELECTION_TICKS,
+            heartbeat_tick: config::HEARTBEAT_TICKS,
+            applied: checkpoint_index,
+            max_size_per_msg: 1024 * 1024,
+            max_inflight_msgs: 256,
+            check_quorum: true,
+            pre_vote: true,
+            ..Default::default()
+        };
+        cfg.validate()?;
+        let mut raw = RawNode::new(&cfg, storage, &raft_log::logger())?;
+        // A single voter need not wait for an election timeout.
+        if raw.raft.prs().conf().voters().ids().len() == 1 {
+            raw.campaign()?;
+        }
+        tracing::info!(
+            wal = %wal_dir.display(),
+            mvcc = %data_dir.display(),
+            checkpoint_index,
+            last_index = recovered.entries.last().map(|e| e.index).unwrap_or(0),
+            revision = store.current_revision(),
+            leases = lessor.len(),
+            "shard recovered"
+        );
+        let cores = downlinks.len();
+        let now = Instant::now();
+        let boot = now.elapsed().as_nanos() as u64 ^ (std::process::id() as u64) << 32;
+        Ok(Shard {
+            opts,
+            raw,
+            wal,
+            store,
+            lessor,
+            downlinks,
+            watch_interest: vec![false; cores],
+            lagging: vec![None; cores],
+            waiting: HashMap::new(),
+            next_proposal_id: (boot | 1) << 20,
+            read_batches: HashMap::new(),
+            ready_reads: Vec::new(),
+            next_read_ctx: 1,
+            applied_index: checkpoint_index,
+            checkpoint_index,
+            compaction_running: false,
+            no_space: false,
+            epoch: now,
+            last_tick: now,
+            last_lease_checkpoint_ms: 0,
+            turn_events: Vec::new(),
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Runs the loop until the inbox closes (every front core stopped).
+    pub async fn run(mut self, mut inbox: mpsc::Receiver<Envelope>) -> Result<(), ShardError> {
+        let tick = Duration::from_millis(config::TICK_MS);
+        loop {
+            // Wait for a request or the next tick, unless background work is pending.
+            let mut batch = Vec::new();
+            let busy = self.compaction_running || self.raw.has_ready();
+            let first = if busy {
+                inbox.try_recv().ok().map(Some)
+            } else {
+                let wait = tick.saturating_sub(self.last_tick.elapsed());
+                let next = async { Some(inbox.next().await) };
+                let timer = async {
+                    glommio::timer::sleep(wait).await;
+                    None
+                };
+                futures_lite::future::or(next, timer).await
+            };
+            match first {
+                Some(None) => break, // inbox closed
+                Some(Some(env)) => batch.push(env),
+                None => {}
+            }
+            while batch.len() < config::PROPOSALS_PER_TURN_MAX {
+                match inbox.try_recv() {
+                    Ok(env) => batch.push(env),
+                    _ => break,
+                }
+            }
+            self.turn(batch).await?;
+            glommio::yield_if_needed().await;
+        }
+        self.checkpoint().await?;
+        Ok(())
+    }
+
+    /// One loop turn.
+    async fn turn(&mut self, batch: Vec<Envelope>) -> Result<(), ShardError> {
+        let mut reads = Vec::new();
+        for env in batch {
+            let waiter = Waiter { from_core: env.from_core, req_id: env.req_id };
+            self.handle(waiter, env.req, &mut reads).await;
+        }
+        if !reads.is_empty() {
+            if self.no_space {
+                // Frozen: nothing can commit any more, so applied state is final.
+                self.ready_reads.push((0, reads));
+            } else {
+                let ctx = self.next_read_ctx.to_be_bytes().to_vec();
+                self.next_read_ctx += 1;
+                self.raw.read_index(ctx.clone());
+                self.read_batches.insert(ctx, reads);
+            }
+        }
+        if self.last_tick.elapsed() >= Duration::from_millis(config::TICK_MS) {
+            self.last_tick = Instant::now();
+            self.raw.tick();
+            self.lease_housekeeping();
+        }
+        if !self.no_space {
+            self.process_ready().await?;
+        }
+        self.serve_ready_reads().await;
+        self.publish_events();
+        if self.compaction_running {
+            self.compaction_running = !self.store.compact_step(COMPACTION_STEP_KEYS).await?;
+        }
+        if self.applied_index >= self.checkpoint_index + self.opts.snapshot_count {
+            self.checkpoint().await?;
+        }
+        Ok(())
+    }
+
+    fn header(&self) -> pb::ResponseHeader {
+        pb::ResponseHeader {
+            cluster_id: self.opts.cluster_id,
+            member_id: self.opts.member_id,
+            revision: self.store.current_revision(),
+            raft_term: self.raw.raft.term,
+        }
+    }
+
+    async fn reply(&self, w: Waiter, reply: Reply) {
+        if let Some(tx) = self.downlinks.get(w.from_core) {
+            tx.send(Downlink::Reply { req_id: w.req_id, reply }).await;
+        }
+    }
+
+    async fn handle(&mut self, w: Waiter, req: Request, reads: &mut Vec<ReadJob>) {
+        let now = self.now_ms();
+        let reply: Reply = match req {
+            Request::Range(r) if !r.serializable => {
+                reads.push(ReadJob { waiter: w, req: r });
+                return;
+            }
+            Request::Range(r) => self.range(&r).map(Response::Range),
+            Request::Put(r) => return self.propose(w, Op::Put(r)).await,
+            Request::DeleteRange(r) => return self.propose(w, Op::DeleteRange(r)).await,
+            Request::Txn(r) => return self.propose(w, Op::Txn(r)).await,
+            Request::Compact(r) => return self.propose(w, Op::Compaction(r)).await,
+            Request::LeaseGrant(mut r) => match self.lessor.check_grant(r.id, r.ttl) {
+                Err(e) => Err(e),
+                Ok(_) => {
+                    if r.id == 0 {
+                        r.id = self.new_lease_id();
+                    }
+                    return self.propose(w, Op::LeaseGrant(r)).await;
+                }
+            },
+            Request::LeaseRevoke(r) => {
+                if !self.lessor.contains(r.id) {
+                    Err(errors::lease_not_found())
+                } else {
+                    return self.propose(w, Op::LeaseRevoke(r)).await;
+                }
+            }
+            Request::LeaseKeepAlive(r) => {
+                let ttl = match self.lessor.renew(r.id, now) {
+                    Ok((ttl, reset_checkpoint)) => {
+                        if reset_checkpoint {
+                            let cp = pb::LeaseCheckpoint { id: r.id, remaining_ttl: 0 };
+                            self.propose_internal(Op::LeaseCheckpoint(pb::LeaseCheckpointRequest {
+                                checkpoints: vec![cp],
+                            }));
+                        }
+                        ttl
+                    }
+                    Err(_) => 0,
+                };
+                Ok(Response::LeaseKeepAlive(pb::LeaseKeepAliveResponse { header: Some(self.header()), id: r.id, ttl }))
+            }
+            Request::LeaseTimeToLive(r) => Ok(Response::LeaseTimeToLive(match self.lessor.get(r.id) {
+                None => pb::LeaseTimeToLiveResponse { header: Some(self.header()), id: r.id, ttl: -1, ..Default::default() },
+                Some(l) => pb::LeaseTimeToLiveResponse {
+                    header: Some(self.header()),
+                    id: r.id,
+                    ttl: l.remaining_secs(now),
+                    granted_ttl: l.ttl_secs,
+                    keys: if r.keys { l.keys.iter().cloned().collect() } else { Vec::new() },
+                },
+            })),
+            Request::LeaseLeases(_) => Ok(Response::LeaseLeases(pb::LeaseLeasesResponse {
+                header: Some(self.header()),
+                leases: self.lessor.ids().map(|id| pb::LeaseStatus { id }).collect(),
+            })),
+            Request::Status(_) => Ok(Response::Status(self.status())),
+            Request::MemberList(_) => Ok(Response::MemberList(pb::MemberListResponse {
+                header: Some(self.header()),
+                members: vec![self.member()],
+            })),
+            Request::WatchHistory(h) => {
+                let reply = self.history(h);
+                if let Some(tx) = self.downlinks.get(w.from_core) {
+                    tx.send(Downlink::History(reply)).await;
+                }
+                return;
+            }
+            Request::WatchInterest(on) => {
+                if let Some(slot) = self.watch_interest.get_mut(w.from_core) {
+                    *slot = on;
+                }
+                return;
+            }
+        };
+        self.reply(w, reply).await;
+    }
+
+    fn member(&self) -> pb::Member {
+        pb::Member {
+            id: self.opts.member_id,
+            name: self.opts.name.clone(),
+            peer_ur_ls: vec![],
+            client_ur_ls: self.opts.client_urls.clone(),
+            is_learner: false,
+        }
+    }
+
+    fn status(&self) -> pb::StatusResponse {
+        let mut errors = Vec::new();
+        if self.no_space {
+            errors.push("memberID:".to_string() + &self.opts.member_id.to_string() + " alarm:NOSPACE ");
+        }
+        pb::StatusResponse {
+            header: Some(self.header()),
+            version: ETCD_API_VERSION.to_string(),
+            db_size: self.store.db_size_bytes() as i64,
+            leader: if self.raw.raft.state == StateRole::Leader { self.opts.member_id } else { self.raw.raft.leader_id },
+            raft_index: self.raw.raft.raft_log.last_index(),
+            raft_term: self.raw.raft.term,
+            raft_applied_index: self.applied_index,
+            errors,
+            db_size_in_use: self.store.db_size_bytes() as i64,
+            is_learner: false,
+            ..Default::default()
+        }
+    }
+
+    fn range(&self, r: &pb::RangeRequest) -> Result<pb::RangeResponse, EtcdError> {
+        let mut resp = read::range_with(r, |q| self.store.range(q))?;
+        resp.header = Some(self.header());
+        Ok(resp)
+    }
+
+    fn history(&self, h: HistoryRequest) -> HistoryReply {
+        let current = self.store.current_revision();
+        let result = if h.start_revision <= 0 {
+            Ok(History { events: Vec::new(), next_revision: current + 1, current_revision: current })
+        } else {
+            match self.store.events_since(&h.key, &h.range_end, h.start_revision, h.max_events) {
+                Ok((events, next)) => Ok(History {
+                    events: events.iter().map(apply::to_pb_event).collect(),
+                    next_revision: next,
+                    current_revision: current,
+                }),
+                Err(MvccError::Compacted { compact_revision }) => Err(HistoryError::Compacted { compact_revision }),
+                Err(e) => Err(HistoryError::Other(apply::mvcc_error(e))),
+            }
+        };
+        HistoryReply { watcher: h.watcher, result }
+    }
+
+    fn new_lease_id(&mut self) -> i64 {
+        // Unique, positive, unpredictable enough; chosen before proposing so apply is deterministic.
+        loop {
+            let t = self.epoch.elapsed().as_nanos() as u64;
+            let id = ((self.opts.member_id.rotate_left(17) ^ t ^ self.next_proposal_id.rotate_left(40)) >> 1) as i64;
+            self.next_proposal_id += 1;
+            if id != 0 && !self.lessor.contains(id) {
+                return id;
+            }
+        }
+    }
+
+    /// Proposes a client write; the client is answered once it is applied.
+    async fn propose(&mut self, w: Waiter, op: Op) {
+        if self.no_space {
+            return self.reply(w, Err(errors::no_space())).await;
+        }
+        if self.raw.raft.state != StateRole::Leader {
+            return self.reply(w, Err(errors::not_leader())).await;
+        }
+        let id = self.next_proposal_id;
+        self.next_proposal_id += 1;
+        let data = InternalRequest { id, op: Some(op) }.encode_to_vec();
+        match self.raw.propose(vec![], data) {
+            Ok(()) => {
+                self.waiting.insert(id, w);
+            }
+            Err(e) => self.reply(w, Err(errors::internal(e))).await,
+        }
+    }
+
+    /// Proposes an internal write nobody waits for (lease expiry, checkpoints).
+    fn propose_internal(&mut self, op: Op) {
+        if self.no_space || self.raw.raft.state != StateRole::Leader {
+            return;
+        }
+        let data = InternalRequest { id: 0, op: Some(op) }.encode_to_vec();
+        if let Err(e) = self.raw.propose(vec![], data) {
+            tracing::warn!("internal proposal dropped: {e}");
+        }
+    }
+
+    fn lease_housekeeping(&mut self) {
+        if !self.lessor.is_primary() {
+            return;
+        }
+        let now = self.now_ms();
+        for id in self.lessor.expired(now, LEASE_REVOKES_PER_TICK_MAX) {
+            self.propose_internal(Op::LeaseRevoke(pb::LeaseRevokeRequest { id }));
+        }
+        if now >= self.last_lease_checkpoint_ms + LEASE_CHECKPOINT_INTERVAL_MS {
+            self.last_lease_checkpoint_ms = now;
+            let checkpoints: Vec<_> = self
+                .lessor
+                .checkpoints(now)
+                .into_iter()
+                .map(|(id, remaining_ttl)| pb::LeaseCheckpoint { id, remaining_ttl })
+                .collect();
+            if !checkpoints.is_empty() {
+                self.propose_internal(Op::LeaseCheckpoint(pb::LeaseCheckpointRequest { checkpoints }));
+            }
+        }
+    }
+
+    async fn process_ready(&mut self) -> Result<(), ShardError> {
+        while self.raw.has_ready() {
+            let mut rd = self.raw.ready();
+            if let Some(ss) = rd.ss() {
+                if ss.raft_state == StateRole::Leader {
+                    self.lessor.promote(self.now_ms());
+                } else {
+                    self.lessor.demote();
+                }
+            }
+            // Single member: there are no peers to send messages to.
+            debug_assert!(rd.messages().is_empty());
+            if !rd.snapshot().is_empty() {
+                return Err(ShardError::Recovery("raft snapshots arrive with clustering".into()));
+            }
+            let committed = rd.take_committed_entries();
+            self.apply_entries(committed).await?;
+            let entries = rd.entries();
+            if !entries.is_empty() {
+                for e in entries {
+                    let bytes = e.write_to_bytes().expect("encoding a raft entry cannot fail");
+                    self.wal.append_entry(e.index, e.term, &bytes);
+                }
+                self.raw.mut_store().wl().append(entries)?;
+            }
+            if let Some(hs) = rd.hs() {
+                self.wal.set_hard_state(raft_log::to_wal_hard_state(hs));
+                self.raw.mut_store().wl().set_hardstate(hs.clone());
+            }
+            if self.wal.pending_bytes() > 0 {
+                if let Err(e) = self.wal.sync().await {
+                    return self.storage_failed(e);
+                }
+            }
+            for rs in rd.take_read_states() {
+                if let Some(jobs) = self.read_batches.remove(&rs.request_ctx) {
+                    self.ready_reads.push((rs.index, jobs));
+                }
+            }
+            let mut light = self.raw.advance(rd);
+            if let Some(commit) = light.commit_index() {
+                self.raw.mut_store().wl().mut_hard_state().commit = commit;
+            }
+            let committed = light.take_committed_entries();
+            self.apply_entries(committed).await?;
+            self.raw.advance_apply();
+        }
+        Ok(())
+    }
+
+    /// A WAL write failed. Out of space: raise the NOSPACE alarm, refuse writes
+    /// from now on, fail every waiting write, keep serving reads. Anything else:
+    /// stop (the disk is in an unknown state).
+    fn storage_failed(&mut self, e: WalError) -> Result<(), ShardError> {
+        if matches!(e, WalError::NoSpace { .. }) {
+            tracing::error!("WAL out of space: NOSPACE alarm raised; writes refused, reads still served");
+            self.no_space = true;
+            let waiting: Vec<_> = self.waiting.drain().map(|(_, w)| w).collect();
+            for w in waiting {
+                if let Some(tx) = self.downlinks.get(w.from_core) {
+                    let _ = tx.try_send(Downlink::Reply { req_id: w.req_id, reply: Err(errors::no_space()) });
+                }
+            }
+            // Pending linearizable reads can be served from the frozen state.
+            for (_, jobs) in self.read_batches.drain() {
+                self.ready_reads.push((0, jobs));
+            }
+            return Ok(());
+        }
+        Err(ShardError::Wal(e))
+    }
+
+    async fn apply_entries(&mut self, entries: Vec<Entry>) -> Result<(), ShardError> {
+        for entry in entries {
+            if entry.index <= self.applied_index {
+                continue;
+            }
+            self.applied_index = entry.index;
+            if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
+                continue; // leader's empty entry; conf changes arrive with clustering
+            }
+            let req = match InternalRequest::decode(&entry.data[..]) {
+                Ok(r) => r,
+                Err(e) => {
+                    return Err(ShardError::Recovery(format!("undecodable entry at index {}: {e}", entry.index)));
+                }
+            };
+            let Some(op) = req.op else { continue };
+            let now = self.now_ms();
+            if matches!(op, Op::Compaction(_)) {
+                self.compaction_running = true;
+            }
+            let applied = apply::apply(&mut self.store, &mut self.lessor, op, now)?;
+            self.turn_events.extend(applied.events);
+            if let Some(w) = self.waiting.remove(&req.id) {
+                let header = Some(self.header());
+                let reply = applied.result.map(|r| match r {
+                    AppliedResponse::Put(mut r) => {
+                        r.header = header;
+                        Response::Put(r)
+                    }
+                    AppliedResponse::DeleteRange(mut r) => {
+                        r.header = header;
+                        Response::DeleteRange(r)
+                    }
+                    AppliedResponse::Txn(mut r) => {
+                        set_txn_headers(&mut r, &header);
+                        Response::Txn(r)
+                    }
+                    AppliedResponse::Compaction(mut r) => {
+                        r.header = header;
+                        Response::Compact(r)
+                    }
+                    AppliedResponse::LeaseGrant(mut r) => {
+                        r.header = header;
+                        Response::LeaseGrant(r)
+                    }
+                    AppliedResponse::LeaseRevoke(mut r) => {
+                        r.header = header;
+                        Response::LeaseRevoke(r)
+                    }
+                    AppliedResponse::LeaseCheckpoint => Response::Done,
+                });
+                self.reply(w, reply).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn serve_ready_reads(&mut self) {
+        let applied = self.applied_index;
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.ready_reads).into_iter().partition(|(index, _)| *index <= applied);
+        self.ready_reads = waiting;
+        for (_, jobs) in ready {
+            for job in jobs {
+                let reply = self.range(&job.req).map(Response::Range);
+                self.reply(job.waiter, reply).await;
+            }
+        }
+    }
+
+    /// Sends the turn's events to every core with watchers without ever
+    /// waiting: a core whose channel is full is told later to catch up.
+    fn publish_events(&mut self) {
+        if self.turn_events.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.turn_events);
+        let first_rev = events.first().and_then(|e| e.kv.as_ref()).map(|kv| kv.mod_revision).unwrap_or(0);
+        let batch = Arc::new(EventBatch { revision: self.store.current_revision(), events });
+        for (core, tx) in self.downlinks.iter().enumerate() {
+            if !self.watch_interest[core] {
+                continue;
+            }
+            if let Some(from_revision) = self.lagging[core] {
+                if tx.try_send(Downlink::Gap { from_revision }).is_err() {
+                    continue;
+                }
+                self.lagging[core] = None;
+            }
+            if tx.try_send(Downlink::Events(batch.clone())).is_err() {
+                self.lagging[core] = Some(first_rev);
+            }
+        }
+    }
+
+    /// Makes the store durable at the applied index and lets the WAL forget
+    /// what came before it.
+    async fn checkpoint(&mut self) -> Result<(), ShardError> {
+        if self.applied_index == self.checkpoint_index || self.no_space {
+            return Ok(());
+        }
+        let index = self.applied_index;
+        let term = self.raw.raft.raft_log.term(index)?;
+        self.store.checkpoint(index, &self.lessor.encode()).await?;
+        self.wal.set_snapshot(index, term);
+        self.wal.sync().await?;
+        self.raw.mut_store().wl().compact(index)?;
+        let purged = self.wal.purge(index).await?;
+        tracing::debug!(index, purged, "checkpoint");
+        self.checkpoint_index = index;
+        Ok(())
+    }
+}
+
+fn set_txn_headers(r: &mut pb::TxnResponse, header: &Option<pb::ResponseHeader>) {
+    r.header = header.clone();
+    for op in &mut r.responses {
+        use pb::response_op::Response as S;
+        match &mut op.response {
+            Some(S::ResponseRange(x)) => x.header = header.clone(),
+            Some(S::ResponsePut(x)) => x.header = header.clone(),
+            Some(S::ResponseDeleteRange(x)) => x.header = header.clone(),
+            Some(S::ResponseTxn(x)) => set_txn_headers(x, header),
+            None => {}
+        }
+    }
+}
+
+/// etcd's minimum lease TTL: 1.5 election timeouts, rounded up to seconds.
+fn min_lease_ttl_secs() -> i64 {
+    let ms = (3 * config::ELECTION_TICKS as u64 * config::TICK_MS) / 2;
+    ms.div_ceil(1000) as i64
+}

@@ -41,7 +41,11 @@ pub const LEASE_REVOKES_PER_TICK_MAX: usize = 1000;
 pub const COMPACTION_STEP_KEYS: usize = 1000;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "etcq", version, about = "etcq: a strongly consistent key-value store, etcd-compatible")]
+#[command(
+    name = "etcq",
+    version,
+    about = "etcq: a strongly consistent key-value store, etcd-compatible"
+)]
 pub struct Config {
     /// Human-readable name of this member.
     #[arg(long, default_value = "default")]

@@ -10,8 +10,8 @@
 //! Expiry never deletes anything here: the leader *proposes* a revoke, and the
 //! revoke is applied through the log like any other write.
 
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use bytes::Bytes;
 
@@ -57,7 +57,10 @@ pub struct Lessor {
 
 impl Lessor {
     pub fn new(min_ttl_secs: i64) -> Self {
-        Lessor { min_ttl_secs, ..Default::default() }
+        Lessor {
+            min_ttl_secs,
+            ..Default::default()
+        }
     }
 
     pub fn get(&self, id: LeaseId) -> Option<&Lease> {
@@ -95,7 +98,13 @@ impl Lessor {
     pub fn grant(&mut self, id: LeaseId, ttl_secs: i64, now_ms: u64) -> Result<&Lease, EtcdError> {
         assert_ne!(id, 0, "lease IDs are chosen before proposing");
         let ttl_secs = self.check_grant(id, ttl_secs)?;
-        let mut lease = Lease { id, ttl_secs, remaining_ttl_secs: 0, keys: BTreeSet::new(), deadline_ms: None };
+        let mut lease = Lease {
+            id,
+            ttl_secs,
+            remaining_ttl_secs: 0,
+            keys: BTreeSet::new(),
+            deadline_ms: None,
+        };
         if self.primary {
             let deadline = now_ms + ttl_secs as u64 * 1000;
             lease.deadline_ms = Some(deadline);
@@ -106,13 +115,29 @@ impl Lessor {
 
     /// Applies a revoke (from the log): returns the keys to delete.
     pub fn revoke(&mut self, id: LeaseId) -> Result<BTreeSet<Bytes>, EtcdError> {
-        self.leases.remove(&id).map(|l| l.keys).ok_or_else(errors::lease_not_found)
+        self.leases
+            .remove(&id)
+            .map(|l| l.keys)
+            .ok_or_else(errors::lease_not_found)
     }
 
-    /// Applies a checkpoint of the remaining TTL (from the log).
-    pub fn checkpoint(&mut self, id: LeaseId, remaining_ttl_secs: i64) {
+    /// Applies a checkpoint of the remaining TTL (from the log). On the
+    /// primary the deadline restarts from it, so a leader that took over (or
+    /// restarted) before replaying the checkpoint honours it too.
+    pub fn checkpoint(&mut self, id: LeaseId, remaining_ttl_secs: i64, now_ms: u64) {
+        let primary = self.primary;
         if let Some(l) = self.leases.get_mut(&id) {
             l.remaining_ttl_secs = remaining_ttl_secs;
+            if primary {
+                let secs = if remaining_ttl_secs > 0 {
+                    remaining_ttl_secs
+                } else {
+                    l.ttl_secs
+                };
+                let deadline = now_ms + secs as u64 * 1000;
+                l.deadline_ms = Some(deadline);
+                self.expiry.push(Reverse((deadline, id)));
+            }
         }
     }
 
@@ -134,7 +159,10 @@ impl Lessor {
         if !self.primary {
             return Err(errors::not_leader());
         }
-        let lease = self.leases.get_mut(&id).ok_or_else(errors::lease_not_found)?;
+        let lease = self
+            .leases
+            .get_mut(&id)
+            .ok_or_else(errors::lease_not_found)?;
         if lease.deadline_ms.is_some_and(|d| d <= now_ms) {
             // Expired but its revoke has not been applied yet: etcd answers not found.
             return Err(errors::lease_not_found());
@@ -151,7 +179,11 @@ impl Lessor {
         self.primary = true;
         self.expiry.clear();
         for l in self.leases.values_mut() {
-            let secs = if l.remaining_ttl_secs > 0 { l.remaining_ttl_secs } else { l.ttl_secs };
+            let secs = if l.remaining_ttl_secs > 0 {
+                l.remaining_ttl_secs
+            } else {
+                l.ttl_secs
+            };
             let deadline = now_ms + secs as u64 * 1000;
             l.deadline_ms = Some(deadline);
             self.expiry.push(Reverse((deadline, l.id)));
@@ -241,11 +273,18 @@ impl Lessor {
             return Err(format!("lease state: {} bytes for {n} leases", body.len()));
         }
         for rec in body.chunks_exact(24) {
-            let f = |i: usize| i64::from_le_bytes(rec[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+            let f =
+                |i: usize| i64::from_le_bytes(rec[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
             let (id, ttl, rem) = (f(0), f(1), f(2));
             self.leases.insert(
                 id,
-                Lease { id, ttl_secs: ttl, remaining_ttl_secs: rem, keys: BTreeSet::new(), deadline_ms: None },
+                Lease {
+                    id,
+                    ttl_secs: ttl,
+                    remaining_ttl_secs: rem,
+                    keys: BTreeSet::new(),
+                    deadline_ms: None,
+                },
             );
         }
         Ok(())
@@ -283,8 +322,20 @@ mod tests {
     fn ttl_below_minimum_is_raised_and_too_large_refused() {
         let mut l = primary();
         assert_eq!(l.grant(1, 1, 0).expect("grant").ttl_secs, 2);
-        assert_eq!(l.check_grant(2, LEASE_TTL_MAX_SECS + 1), Err(errors::lease_ttl_too_large()));
+        assert_eq!(
+            l.check_grant(2, LEASE_TTL_MAX_SECS + 1),
+            Err(errors::lease_ttl_too_large())
+        );
         assert_eq!(l.check_grant(1, 10), Err(errors::lease_exist()));
+    }
+
+    #[test]
+    fn a_checkpoint_applied_on_the_primary_restarts_the_deadline_from_it() {
+        let mut l = primary();
+        l.grant(4, 100, 0).expect("grant");
+        l.checkpoint(4, 10, 50_000);
+        assert!(l.expired(59_999, 10).is_empty());
+        assert_eq!(l.expired(60_000, 10), vec![4]);
     }
 
     #[test]
@@ -294,7 +345,10 @@ mod tests {
         l.attach(3, Bytes::from_static(b"a"));
         l.attach(3, Bytes::from_static(b"b"));
         l.detach(3, b"a");
-        assert_eq!(l.revoke(3).expect("revoke").into_iter().collect::<Vec<_>>(), vec![Bytes::from_static(b"b")]);
+        assert_eq!(
+            l.revoke(3).expect("revoke").into_iter().collect::<Vec<_>>(),
+            vec![Bytes::from_static(b"b")]
+        );
         assert_eq!(l.revoke(3), Err(errors::lease_not_found()));
     }
 
@@ -303,12 +357,15 @@ mod tests {
         let mut l = primary();
         l.grant(9, 100, 0).expect("grant");
         for (id, rem) in l.checkpoints(60_000) {
-            l.checkpoint(id, rem);
+            l.checkpoint(id, rem, 60_000);
         }
         let mut restored = Lessor::new(2);
         restored.decode(&l.encode()).expect("decode");
         restored.promote(1_000_000);
-        assert_eq!(restored.get(9).expect("lease").remaining_secs(1_000_000), 40);
+        assert_eq!(
+            restored.get(9).expect("lease").remaining_secs(1_000_000),
+            40
+        );
         assert!(restored.expired(1_039_999, 10).is_empty());
         assert_eq!(restored.expired(1_040_000, 10), vec![9]);
     }

@@ -112,12 +112,17 @@ pub enum HistoryError {
 /// Raft core to front core.
 #[derive(Debug)]
 pub enum Downlink {
-    Reply { req_id: u64, reply: Reply },
+    Reply {
+        req_id: u64,
+        reply: Reply,
+    },
     Events(Arc<EventBatch>),
     History(HistoryReply),
     /// Events from `from_revision` on were not delivered to this core (its
     /// channel was full): every watcher at or past it must catch up from history.
-    Gap { from_revision: i64 },
+    Gap {
+        from_revision: i64,
+    },
 }
 
 /// Sending half towards the raft core.

@@ -34,8 +34,14 @@ fn fnv1a(parts: &[&[u8]]) -> u64 {
 }
 
 pub fn run(config: Config) -> anyhow::Result<()> {
-    let available = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let cores = if config.cores == 0 { available } else { config.cores };
+    let available = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let cores = if config.cores == 0 {
+        available
+    } else {
+        config.cores
+    };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let tls = TlsServerMaterial::load_or_create(
@@ -58,7 +64,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         snapshot_count: config.snapshot_count,
         max_txn_ops: config.max_txn_ops,
     };
-    let limits = Limits { max_request_bytes: config.max_request_bytes, max_txn_ops: config.max_txn_ops };
+    let limits = Limits {
+        max_request_bytes: config.max_request_bytes,
+        max_txn_ops: config.max_txn_ops,
+    };
     tracing::info!(
         name = %config.name,
         data_dir = %config.data_dir.display(),
@@ -88,8 +97,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         LocalExecutorBuilder::new(Placement::Fixed(0))
             .name("etcq-core-0")
             .spawn(move || async move {
-                let (inbox_tx, inbox_rx) = futures::channel::mpsc::channel::<Envelope>(CORE_CHANNEL_CAPACITY);
-                let (dl0_tx, dl0_rx) = futures::channel::mpsc::channel::<Downlink>(CORE_CHANNEL_CAPACITY);
+                let (inbox_tx, inbox_rx) =
+                    futures::channel::mpsc::channel::<Envelope>(CORE_CHANNEL_CAPACITY);
+                let (dl0_tx, dl0_rx) =
+                    futures::channel::mpsc::channel::<Downlink>(CORE_CHANNEL_CAPACITY);
                 let mut downlinks = vec![DownlinkTx::Local(dl0_tx)];
                 for tx in downlink_tx {
                     downlinks.push(DownlinkTx::Shared(tx.connect().await));
@@ -110,7 +121,15 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                 }
                 let shard = Shard::open(GlommioDisk::new(), opts, downlinks).await?;
                 let link = CoreLink::new(0, UplinkTx::Local(inbox_tx));
-                start_front(0, link, DownlinkRx::Local(std::cell::RefCell::new(dl0_rx)), addr, cores, tls0, limits0)?;
+                start_front(
+                    0,
+                    link,
+                    DownlinkRx::Local(std::cell::RefCell::new(dl0_rx)),
+                    addr,
+                    cores,
+                    tls0,
+                    limits0,
+                )?;
                 shard.run(inbox_rx).await?;
                 Ok::<(), anyhow::Error>(())
             })
@@ -124,8 +143,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             LocalExecutorBuilder::new(Placement::Fixed(core % available))
                 .name(&format!("etcq-core-{core}"))
                 .spawn(move || async move {
-                    let uplink = UplinkTx::Shared(utx.connect().await);
+                    // connect() waits for the peer end: same order as core 0 (downlinks, then uplinks).
                     let downlink = DownlinkRx::Shared(drx.connect().await);
+                    let uplink = UplinkTx::Shared(utx.connect().await);
                     let link = CoreLink::new(core, uplink);
                     start_front(core, link, downlink, addr, cores, tls, limits)?;
                     // Front tasks run until the process stops.

@@ -55,11 +55,13 @@ pub(crate) struct GlobalArgs {
     #[arg(long, value_enum, default_value = "etcq", global = true)]
     pub(crate) target: TargetKind,
     /// Comma-separated `host:port` list (an `http://` or `https://` prefix
-    /// is accepted and ignored); connections go round-robin over them.
+    /// is accepted and ignored); connections go round-robin over them. A
+    /// later `--endpoints` replaces an earlier one.
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "127.0.0.1:2379",
+        action = clap::ArgAction::Set,
         global = true
     )]
     pub(crate) endpoints: Vec<String>,
@@ -245,4 +247,77 @@ pub(crate) struct WatchLatencyArgs {
     /// Stop waiting for events this many seconds after the last put.
     #[arg(long, default_value_t = 30)]
     pub(crate) drain_timeout_secs: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).expect("valid command line")
+    }
+
+    #[test]
+    fn etcd_benchmark_command_lines_parse() {
+        let cli = parse(&[
+            "etcq-bench",
+            "--target",
+            "etcd-grpc",
+            "--endpoints",
+            "http://127.0.0.1:23790",
+            "--conns",
+            "16",
+            "--clients",
+            "256",
+            "put",
+            "--key-size",
+            "8",
+            "--sequential-keys",
+            "--total",
+            "100000",
+            "--val-size",
+            "256",
+        ]);
+        assert_eq!(cli.global.target, TargetKind::EtcdGrpc);
+        assert_eq!(cli.global.clients, 256);
+        match cli.workload {
+            Workload::Put(p) => {
+                assert!(p.keys.sequential_keys);
+                assert_eq!(p.total, 100_000);
+                assert_eq!(p.keys.key_space_size, 1);
+            }
+            other => panic!("not put: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn global_flags_may_follow_the_subcommand() {
+        let cli = parse(&["etcq-bench", "range", "foo", "--consistency", "s", "--json"]);
+        assert!(cli.global.json);
+        assert_eq!(cli.global.target, TargetKind::Etcq);
+        match cli.workload {
+            Workload::Range(r) => {
+                assert_eq!(r.key, "foo");
+                assert_eq!(r.end, None);
+                assert_eq!(r.consistency, Consistency::S);
+            }
+            other => panic!("not range: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_later_endpoints_flag_replaces_the_earlier_one() {
+        let cli = parse(&[
+            "etcq-bench",
+            "--endpoints",
+            "a:1,b:2",
+            "--endpoints",
+            "c:3",
+            "range",
+            "k",
+        ]);
+        assert_eq!(cli.global.endpoints, ["c:3"]);
+        let cli = parse(&["etcq-bench", "--endpoints", "a:1,b:2", "range", "k"]);
+        assert_eq!(cli.global.endpoints, ["a:1", "b:2"]);
+    }
 }

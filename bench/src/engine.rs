@@ -129,18 +129,16 @@ impl ClientTask {
             let request = (self.source)(index, &mut self.rng);
             let recorded = self.history.as_ref().map(|_| request.clone());
             let start = Instant::now();
-            let result = match tokio::time::timeout(
-                self.plan.request_timeout,
-                self.conn.execute(request),
-            )
-            .await
-            {
-                Ok(result) => result,
-                Err(_) => Err(OpError::new(format!(
-                    "request timed out after {:?}",
-                    self.plan.request_timeout
-                ))),
-            };
+            let result =
+                match tokio::time::timeout(self.plan.request_timeout, self.conn.execute(request))
+                    .await
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(OpError::new(format!(
+                        "request timed out after {:?}",
+                        self.plan.request_timeout
+                    ))),
+                };
             let end = Instant::now();
             match &result {
                 Ok(_) => outcome.latency_ns.push(duration_ns(end - start)),
@@ -242,9 +240,15 @@ mod tests {
 
     #[tokio::test]
     async fn failures_are_counted_by_message_not_timed() {
-        let m = run(&fake_conns(3), plan(4, 100), put_source(10), Clock::start(), None)
-            .await
-            .expect("run");
+        let m = run(
+            &fake_conns(3),
+            plan(4, 100),
+            put_source(10),
+            Clock::start(),
+            None,
+        )
+        .await
+        .expect("run");
         assert_eq!(m.ok(), 90);
         assert_eq!(m.errors.get("injected failure"), Some(&10));
     }
@@ -254,28 +258,39 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("h.jsonl");
         let (sink, file) = crate::history::create(&path).expect("history");
-        let m = run(&fake_conns(2), plan(5, 200), put_source(50), Clock::start(), Some(sink))
-            .await
-            .expect("run");
+        let m = run(
+            &fake_conns(2),
+            plan(5, 200),
+            put_source(50),
+            Clock::start(),
+            Some(sink),
+        )
+        .await
+        .expect("run");
         assert_eq!(m.ok(), 196);
         assert_eq!(file.finish().expect("finish"), 200);
         let text = std::fs::read_to_string(&path).expect("read");
-        let mut clients = std::collections::BTreeSet::new();
+
         for line in text.lines() {
             let v: serde_json::Value = serde_json::from_str(line).expect("json");
             let (start, end) = (v["start_ns"].as_u64(), v["end_ns"].as_u64());
             assert!(start <= end, "{line}");
-            clients.insert(v["client"].as_u64().expect("client id"));
+            assert!(v["client"].as_u64().is_some_and(|c| c < 5), "{line}");
             assert_eq!(v["op"], "put");
         }
-        assert_eq!(clients.len(), 5);
     }
 
     #[tokio::test]
     async fn zero_clients_is_refused() {
-        assert!(run(&fake_conns(1), plan(0, 1), put_source(0), Clock::start(), None)
-            .await
-            .is_err());
+        assert!(run(
+            &fake_conns(1),
+            plan(0, 1),
+            put_source(0),
+            Clock::start(),
+            None
+        )
+        .await
+        .is_err());
     }
 
     #[test]

@@ -341,10 +341,7 @@ pub(crate) fn op_record(
             let resp = match response {
                 Response::Put(r) => {
                     let mut resp = Map::new();
-                    resp.insert(
-                        "revision".into(),
-                        header_revision(r.header.as_ref()).into(),
-                    );
+                    resp.insert("revision".into(), header_revision(r.header.as_ref()).into());
                     if let Some(prev) = &r.prev_kv {
                         resp.insert("prev_kv".into(), kv_json(prev));
                     }
@@ -352,18 +349,12 @@ pub(crate) fn op_record(
                 }
                 Response::Range(r) => {
                     let mut resp = range_resp_json(r);
-                    resp.insert(
-                        "revision".into(),
-                        header_revision(r.header.as_ref()).into(),
-                    );
+                    resp.insert("revision".into(), header_revision(r.header.as_ref()).into());
                     resp
                 }
                 Response::Txn(r) => {
                     let mut resp = Map::new();
-                    resp.insert(
-                        "revision".into(),
-                        header_revision(r.header.as_ref()).into(),
-                    );
+                    resp.insert("revision".into(), header_revision(r.header.as_ref()).into());
                     resp.insert("succeeded".into(), r.succeeded.into());
                     resp.insert(
                         "responses".into(),

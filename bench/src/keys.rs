@@ -46,10 +46,6 @@ impl KeySpace {
         })
     }
 
-    pub(crate) fn key_space_size(&self) -> u64 {
-        self.key_space_size
-    }
-
     /// The key with this index (taken modulo the key space).
     pub(crate) fn key(&self, index: u64) -> Bytes {
         let index = index % self.key_space_size;

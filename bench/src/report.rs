@@ -210,7 +210,11 @@ fn round(x: f64, decimals: i32) -> f64 {
 /// bar), as etcd's benchmark draws them.
 fn text_histogram(h: &Histogram<u64>) -> Vec<(u64, u64, String)> {
     let (min, max) = (h.min(), h.max());
-    let buckets = if max > min { TEXT_HISTOGRAM_BUCKETS } else { 1 };
+    let buckets = if h.iter_recorded().nth(1).is_none() {
+        1
+    } else {
+        TEXT_HISTOGRAM_BUCKETS
+    };
     let width = ((max - min) / buckets).max(1);
     let mut counts = vec![0u64; buckets as usize];
     for v in h.iter_recorded() {
@@ -269,8 +273,8 @@ mod tests {
         };
         let line = serde_json::to_value(m.json_line(&labels, 4)).expect("serializable");
         for field in [
-            "target", "workload", "clients", "conns", "total", "rps", "p50_ms", "p90_ms",
-            "p99_ms", "p999_ms",
+            "target", "workload", "clients", "conns", "total", "rps", "p50_ms", "p90_ms", "p99_ms",
+            "p999_ms",
         ] {
             assert!(line.get(field).is_some(), "missing {field}");
         }

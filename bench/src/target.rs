@@ -80,7 +80,10 @@ impl Conn {
 
     /// Opens a watch stream whose first watcher is `first`; its `created`
     /// response is the first thing [`WatchSession::recv`] returns.
-    pub(crate) async fn open_watch(&self, first: WatchCreateRequest) -> Result<WatchSession, OpError> {
+    pub(crate) async fn open_watch(
+        &self,
+        first: WatchCreateRequest,
+    ) -> Result<WatchSession, OpError> {
         match self {
             Conn::Grpc(c) => c.open_watch(first).await.map(WatchSession::Grpc),
             Conn::Etcq(c) => c.open_watch(first).await.map(WatchSession::Etcq),

@@ -162,7 +162,11 @@ pub(crate) async fn run(
         match created.await {
             Ok(Ok(samples)) => creation_samples.extend(samples),
             Ok(Err(e)) => *creation_errors.entry(e.to_string()).or_default() += 1,
-            Err(_) => *creation_errors.entry("watch stream task ended".into()).or_default() += 1,
+            Err(_) => {
+                *creation_errors
+                    .entry("watch stream task ended".into())
+                    .or_default() += 1
+            }
         }
     }
     let mut creation = Measured::new(creation_started.elapsed());
@@ -297,9 +301,7 @@ impl StreamTask {
                 },
             };
             match next {
-                Ok(Some(response)) => {
-                    self.on_response(&response, &mut outcome).await
-                }
+                Ok(Some(response)) => self.on_response(&response, &mut outcome).await,
                 Ok(None) => {
                     outcome.error = Some("watch stream closed by the server".into());
                     break;
@@ -313,11 +315,7 @@ impl StreamTask {
         outcome
     }
 
-    async fn on_response(
-        &self,
-        response: &WatchResponse,
-        outcome: &mut StreamOutcome,
-    ) {
+    async fn on_response(&self, response: &WatchResponse, outcome: &mut StreamOutcome) {
         let at_ns = self.clock.now_ns();
         if response.created {
             // A create answered after the creation phase (not expected).

@@ -442,6 +442,18 @@ pub async fn write_ok<M: Message>(send: &mut SendStream, msg: &M) -> Result<(), 
     Ok(())
 }
 
+/// Writes a handler's outcome: an OK frame with the response, or an error
+/// frame with the status.
+pub async fn write_result<M: Message>(
+    send: &mut SendStream,
+    result: &Result<M, Status>,
+) -> Result<(), FrameError> {
+    match result {
+        Ok(msg) => write_ok(send, msg).await,
+        Err(status) => write_status(send, status).await,
+    }
+}
+
 /// Writes an error response frame.
 pub async fn write_status(send: &mut SendStream, status: &Status) -> Result<(), FrameError> {
     send.write_chunk(encode_status(status)?).await?;
@@ -654,6 +666,25 @@ mod tests {
                 (a, b) => proptest::prop_assert!(false, "stream {a:?} vs buffer {b:?}"),
             }
         }
+    }
+
+    /// The worked example in docs/protocol.md, byte for byte.
+    #[test]
+    fn protocol_doc_example_bytes() {
+        let request = encode_request(Method::Put, &put(b"foo", b"bar")).expect("encode");
+        assert_eq!(
+            &request[..],
+            &[0x02, 0, 0, 0, 0x0a, 0x0a, 0x03, b'f', b'o', b'o', 0x12, 0x03, b'b', b'a', b'r']
+        );
+        let response = encode_ok(&PutResponse {
+            header: Some(ResponseHeader {
+                revision: 7,
+                ..Default::default()
+            }),
+            prev_kv: None,
+        })
+        .expect("encode");
+        assert_eq!(&response[..], &[0, 0, 0, 5, 0x00, 0x0a, 0x02, 0x18, 0x07]);
     }
 
     #[test]

@@ -26,7 +26,7 @@
 //!     };
 //!     match method {
 //!         Method::Put => {
-//!             let req: PutRequest = frame::read_request(&mut recv, FRAME_BYTES_MAX_DEFAULT).await?;
+//!             let _req: PutRequest = frame::read_request(&mut recv, FRAME_BYTES_MAX_DEFAULT).await?;
 //!             frame::write_ok(&mut send, &PutResponse::default()).await?;
 //!         }
 //!         _ => {}

@@ -15,8 +15,8 @@ use etcq_net::{
     method::{etcd_errors, Code, Method, Status},
     pb::{
         etcdserverpb::{
-            watch_request::RequestUnion, PutRequest, PutResponse, ResponseHeader,
-            WatchCreateRequest, WatchRequest, WatchResponse,
+            watch_request::RequestUnion, LeaseKeepAliveRequest, LeaseKeepAliveResponse, PutRequest,
+            PutResponse, ResponseHeader, WatchCreateRequest, WatchRequest, WatchResponse,
         },
         mvccpb::KeyValue,
     },
@@ -76,6 +76,19 @@ async fn serve_stream(
                     };
                     frame::write_ok(&mut send, &resp).await?;
                 }
+            }
+        }
+        Method::LeaseKeepAlive => {
+            while let Some(req) =
+                frame::read_message::<LeaseKeepAliveRequest>(&mut recv, FRAME_BYTES_MAX_DEFAULT)
+                    .await?
+            {
+                let resp = LeaseKeepAliveResponse {
+                    id: req.id,
+                    ttl: 10,
+                    ..Default::default()
+                };
+                frame::write_result(&mut send, &Ok::<_, Status>(resp)).await?;
             }
         }
         other => {
@@ -258,6 +271,16 @@ fn client_and_glommio_server_speak_etcq1() {
             }
             watcher.close().expect("close");
             assert!(stream.message().await.expect("clean end").is_none());
+
+            // A lease keep-alive session: the first keep-alive is sent on open.
+            let (mut sender, mut replies) = client.lease_keep_alive(42).await.expect("keepalive");
+            sender.keep_alive().await.expect("second keep-alive");
+            for _ in 0..2 {
+                let reply = replies.message().await.expect("reply").expect("open");
+                assert_eq!((reply.id, reply.ttl), (42, 10));
+            }
+            sender.close().expect("close");
+            assert!(replies.message().await.expect("clean end").is_none());
 
             // A server whose CA we do not trust is refused: no insecure path.
             TlsServerMaterial::load_or_create(&other_ca_dir, None, None, None)

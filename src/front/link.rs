@@ -42,7 +42,16 @@ impl CoreLink {
         let req_id = self.next_id();
         let (tx, rx) = oneshot::channel();
         self.pending.borrow_mut().insert(req_id, tx);
-        if self.uplink.send(Envelope { from_core: self.core, req_id, req }).await.is_err() {
+        if self
+            .uplink
+            .send(Envelope {
+                from_core: self.core,
+                req_id,
+                req,
+            })
+            .await
+            .is_err()
+        {
             self.pending.borrow_mut().remove(&req_id);
             return Err(errors::stopped());
         }
@@ -51,7 +60,11 @@ impl CoreLink {
 
     /// Sends a message that gets no reply (watch history and interest).
     pub async fn notify(&self, req: Request) {
-        let env = Envelope { from_core: self.core, req_id: 0, req };
+        let env = Envelope {
+            from_core: self.core,
+            req_id: 0,
+            req,
+        };
         if self.uplink.send(env).await.is_err() {
             tracing::debug!("raft core stopped; notification dropped");
         }

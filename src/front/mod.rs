@@ -53,7 +53,8 @@ async fn serve_connection(link: Rc<CoreLink>, conn: quinn::Connection, limits: R
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
-                glommio::spawn_local(serve_stream(link.clone(), send, recv, limits.clone())).detach();
+                glommio::spawn_local(serve_stream(link.clone(), send, recv, limits.clone()))
+                    .detach();
             }
             Err(e) => {
                 tracing::debug!(remote = %conn.remote_address(), "connection closed: {e}");
@@ -63,7 +64,12 @@ async fn serve_connection(link: Rc<CoreLink>, conn: quinn::Connection, limits: R
     }
 }
 
-async fn serve_stream(link: Rc<CoreLink>, mut send: SendStream, mut recv: RecvStream, limits: Rc<Limits>) {
+async fn serve_stream(
+    link: Rc<CoreLink>,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    limits: Rc<Limits>,
+) {
     let method = match frame::read_method(&mut recv).await {
         Ok(Some(m)) => m,
         Ok(None) => return,
@@ -102,7 +108,12 @@ async fn refuse(send: &mut SendStream, e: FrameError) {
 }
 
 fn decode<M: Message + Default>(payload: Bytes) -> Result<M, EtcdError> {
-    M::decode(payload).map_err(|e| EtcdError::new(errors::Code::InvalidArgument, format!("etcq: malformed request: {e}")))
+    M::decode(payload).map_err(|e| {
+        EtcdError::new(
+            errors::Code::InvalidArgument,
+            format!("etcq: malformed request: {e}"),
+        )
+    })
 }
 
 fn ok<M: Message>(m: &M) -> Result<Bytes, EtcdError> {
@@ -110,7 +121,12 @@ fn ok<M: Message>(m: &M) -> Result<Bytes, EtcdError> {
 }
 
 /// Serves one unary request; returns the encoded OK frame.
-async fn unary(link: &CoreLink, limits: &Limits, method: Method, payload: Bytes) -> Result<Bytes, EtcdError> {
+async fn unary(
+    link: &CoreLink,
+    limits: &Limits,
+    method: Method,
+    payload: Bytes,
+) -> Result<Bytes, EtcdError> {
     macro_rules! call {
         ($req:expr, $variant:ident) => {
             match link.call(Request::$variant($req)).await? {
@@ -154,16 +170,24 @@ async fn unary(link: &CoreLink, limits: &Limits, method: Method, payload: Bytes)
     }
 }
 
-async fn keepalive_session(link: Rc<CoreLink>, mut send: SendStream, mut recv: RecvStream, limits: Rc<Limits>) {
+async fn keepalive_session(
+    link: Rc<CoreLink>,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    limits: Rc<Limits>,
+) {
     loop {
-        let req: pb::LeaseKeepAliveRequest = match frame::read_message(&mut recv, limits.max_request_bytes).await {
-            Ok(Some(r)) => r,
-            Ok(None) => break,
-            Err(e) => return refuse(&mut send, e).await,
-        };
+        let req: pb::LeaseKeepAliveRequest =
+            match frame::read_message(&mut recv, limits.max_request_bytes).await {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(e) => return refuse(&mut send, e).await,
+            };
         let answer = match link.call(Request::LeaseKeepAlive(req)).await {
             Ok(Response::LeaseKeepAlive(r)) => frame::encode_ok(&r),
-            Ok(other) => frame::encode_status(&errors::internal(format!("unexpected answer {other:?}"))),
+            Ok(other) => {
+                frame::encode_status(&errors::internal(format!("unexpected answer {other:?}")))
+            }
             Err(status) => frame::encode_status(&status),
         };
         match answer {
@@ -180,17 +204,23 @@ async fn keepalive_session(link: Rc<CoreLink>, mut send: SendStream, mut recv: R
 
 /// One client watch stream: many watches multiplexed, created and cancelled
 /// by the client's requests; answers and events written by a writer task.
-async fn watch_session(link: Rc<CoreLink>, send: SendStream, mut recv: RecvStream, limits: Rc<Limits>) {
+async fn watch_session(
+    link: Rc<CoreLink>,
+    send: SendStream,
+    mut recv: RecvStream,
+    limits: Rc<Limits>,
+) {
     let out = Rc::new(SessionOut::default());
     let writer = glommio::spawn_local(write_watch_responses(out.clone(), send));
     // watch_id -> hub handle
     let mut watches: std::collections::BTreeMap<i64, u64> = Default::default();
     let mut next_watch_id: i64 = 0;
     loop {
-        let req: pb::WatchRequest = match frame::read_message(&mut recv, limits.max_request_bytes).await {
-            Ok(Some(r)) => r,
-            Ok(None) | Err(_) => break,
-        };
+        let req: pb::WatchRequest =
+            match frame::read_message(&mut recv, limits.max_request_bytes).await {
+                Ok(Some(r)) => r,
+                Ok(None) | Err(_) => break,
+            };
         use pb::watch_request::RequestUnion as U;
         match req.request_union {
             Some(U::CreateRequest(c)) => {
@@ -206,7 +236,8 @@ async fn watch_session(link: Rc<CoreLink>, send: SendStream, mut recv: RecvStrea
                         watch_id: -1,
                         created: true,
                         canceled: true,
-                        cancel_reason: "mvcc: duplicate watch ID provided on the WatchStream".into(),
+                        cancel_reason: "mvcc: duplicate watch ID provided on the WatchStream"
+                            .into(),
                         ..Default::default()
                     })
                     .await;
@@ -215,7 +246,12 @@ async fn watch_session(link: Rc<CoreLink>, send: SendStream, mut recv: RecvStrea
                 use pb::watch_create_request::FilterType;
                 let no_put = c.filters.contains(&(FilterType::Noput as i32));
                 let no_delete = c.filters.contains(&(FilterType::Nodelete as i32));
-                out.push_control(pb::WatchResponse { watch_id, created: true, ..Default::default() }).await;
+                out.push_control(pb::WatchResponse {
+                    watch_id,
+                    created: true,
+                    ..Default::default()
+                })
+                .await;
                 let spec = WatchSpec {
                     watch_id,
                     key: c.key,
@@ -231,8 +267,12 @@ async fn watch_session(link: Rc<CoreLink>, send: SendStream, mut recv: RecvStrea
             Some(U::CancelRequest(c)) => {
                 if let Some(handle) = watches.remove(&c.watch_id) {
                     link.hub.remove(&link, handle).await;
-                    out.push_control(pb::WatchResponse { watch_id: c.watch_id, canceled: true, ..Default::default() })
-                        .await;
+                    out.push_control(pb::WatchResponse {
+                        watch_id: c.watch_id,
+                        canceled: true,
+                        ..Default::default()
+                    })
+                    .await;
                 }
             }
             Some(U::ProgressRequest(_)) => {
@@ -244,7 +284,10 @@ async fn watch_session(link: Rc<CoreLink>, send: SendStream, mut recv: RecvStrea
                 if !progress.is_empty() && progress.iter().all(|(_, rev)| rev.is_some()) {
                     let revision = progress.iter().filter_map(|(_, r)| *r).min().unwrap_or(0);
                     out.push_control(pb::WatchResponse {
-                        header: Some(pb::ResponseHeader { revision, ..Default::default() }),
+                        header: Some(pb::ResponseHeader {
+                            revision,
+                            ..Default::default()
+                        }),
                         watch_id: -1,
                         ..Default::default()
                     })

@@ -92,7 +92,10 @@ fn intervals(ops: &[pb::RequestOp]) -> Result<(Vec<(Bytes, Bytes)>, HashSet<Byte
         }
     }
     for k in &puts {
-        if dels.iter().any(|(s, e)| crate::front::watch::key_in_range(k, s, e)) {
+        if dels
+            .iter()
+            .any(|(s, e)| crate::front::watch::key_in_range(k, s, e))
+        {
             return Err(errors::duplicate_key());
         }
     }
@@ -114,41 +117,59 @@ mod tests {
 
     fn del_op(k: &'static str, end: &'static str) -> pb::RequestOp {
         pb::RequestOp {
-            request: Some(pb::request_op::Request::RequestDeleteRange(pb::DeleteRangeRequest {
-                key: Bytes::from_static(k.as_bytes()),
-                range_end: Bytes::from_static(end.as_bytes()),
-                ..Default::default()
-            })),
+            request: Some(pb::request_op::Request::RequestDeleteRange(
+                pb::DeleteRangeRequest {
+                    key: Bytes::from_static(k.as_bytes()),
+                    range_end: Bytes::from_static(end.as_bytes()),
+                    ..Default::default()
+                },
+            )),
         }
     }
 
     #[test]
     fn a_key_put_twice_in_one_branch_is_refused() {
-        let t = pb::TxnRequest { success: vec![put_op("a"), put_op("a")], ..Default::default() };
+        let t = pb::TxnRequest {
+            success: vec![put_op("a"), put_op("a")],
+            ..Default::default()
+        };
         assert_eq!(txn(&t, 128), Err(errors::duplicate_key()));
     }
 
     #[test]
     fn the_same_key_in_both_branches_is_fine() {
-        let t = pb::TxnRequest { success: vec![put_op("a")], failure: vec![put_op("a")], ..Default::default() };
+        let t = pb::TxnRequest {
+            success: vec![put_op("a")],
+            failure: vec![put_op("a")],
+            ..Default::default()
+        };
         assert_eq!(txn(&t, 128), Ok(()));
     }
 
     #[test]
     fn a_put_inside_a_deleted_range_is_refused() {
-        let t = pb::TxnRequest { success: vec![del_op("a", "c"), put_op("b")], ..Default::default() };
+        let t = pb::TxnRequest {
+            success: vec![del_op("a", "c"), put_op("b")],
+            ..Default::default()
+        };
         assert_eq!(txn(&t, 128), Err(errors::duplicate_key()));
     }
 
     #[test]
     fn too_many_ops_uses_etcds_text() {
-        let t = pb::TxnRequest { success: vec![put_op("a"), put_op("b"), put_op("c")], ..Default::default() };
+        let t = pb::TxnRequest {
+            success: vec![put_op("a"), put_op("b"), put_op("c")],
+            ..Default::default()
+        };
         assert_eq!(txn(&t, 2), Err(errors::too_many_ops()));
     }
 
     #[test]
     fn empty_keys_are_refused() {
         assert_eq!(put(&pb::PutRequest::default()), Err(errors::empty_key()));
-        assert_eq!(range(&pb::RangeRequest::default()), Err(errors::empty_key()));
+        assert_eq!(
+            range(&pb::RangeRequest::default()),
+            Err(errors::empty_key())
+        );
     }
 }

@@ -18,7 +18,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use etcq_net::pb::{etcdserverpb as pb, mvccpb};
 
-use crate::config::{WATCHER_BUFFER_EVENTS_MAX, WATCH_CATCHUP_EVENTS_MAX, WATCH_RESPONSE_EVENTS_MAX};
+use crate::config::{
+    WATCHER_BUFFER_EVENTS_MAX, WATCH_CATCHUP_EVENTS_MAX, WATCH_RESPONSE_EVENTS_MAX,
+};
 use crate::front::link::CoreLink;
 use crate::mesh::{EventBatch, HistoryError, HistoryReply, HistoryRequest, Request};
 
@@ -45,7 +47,8 @@ impl SessionOut {
         if !self.has_room(resp.events.len()) {
             return Err(resp);
         }
-        self.queued_events.set(self.queued_events.get() + resp.events.len());
+        self.queued_events
+            .set(self.queued_events.get() + resp.events.len());
         self.push_unchecked(resp);
         Ok(())
     }
@@ -76,7 +79,8 @@ impl SessionOut {
     pub async fn pop(&self) -> Option<pb::WatchResponse> {
         futures::future::poll_fn(|cx| {
             if let Some(resp) = self.queue.borrow_mut().pop_front() {
-                self.queued_events.set(self.queued_events.get().saturating_sub(resp.events.len()));
+                self.queued_events
+                    .set(self.queued_events.get().saturating_sub(resp.events.len()));
                 for w in self.writers.borrow_mut().drain(..) {
                     w.wake();
                 }
@@ -106,7 +110,9 @@ impl SessionOut {
 enum SyncState {
     Synced,
     /// Needs history from `next_revision`; `requested` while an answer is awaited.
-    Unsynced { requested: bool },
+    Unsynced {
+        requested: bool,
+    },
 }
 
 struct Watcher {
@@ -231,7 +237,12 @@ impl WatchHub {
         handles
             .iter()
             .filter_map(|h| w.get(h))
-            .map(|w| (w.watch_id, (w.state == SyncState::Synced).then_some(w.next_revision - 1)))
+            .map(|w| {
+                (
+                    w.watch_id,
+                    (w.state == SyncState::Synced).then_some(w.next_revision - 1),
+                )
+            })
             .collect()
     }
 
@@ -241,12 +252,21 @@ impl WatchHub {
             if w.state != SyncState::Synced {
                 continue;
             }
-            let events: Vec<_> = batch.events.iter().filter(|e| w.wants(e)).map(|e| w.shape(e)).collect();
+            let events: Vec<_> = batch
+                .events
+                .iter()
+                .filter(|e| w.wants(e))
+                .map(|e| w.shape(e))
+                .collect();
             if events.is_empty() {
                 w.next_revision = w.next_revision.max(batch.revision + 1);
                 continue;
             }
-            let first_rev = events[0].kv.as_ref().map(|kv| kv.mod_revision).unwrap_or(w.next_revision);
+            let first_rev = events[0]
+                .kv
+                .as_ref()
+                .map(|kv| kv.mod_revision)
+                .unwrap_or(w.next_revision);
             if deliver(w, events, batch.revision) {
                 w.next_revision = batch.revision + 1;
             } else {
@@ -274,11 +294,16 @@ impl WatchHub {
 
     pub fn on_history(&self, _link: &CoreLink, h: HistoryReply) {
         let mut watchers = self.watchers.borrow_mut();
-        let Some(w) = watchers.get_mut(&h.watcher) else { return };
+        let Some(w) = watchers.get_mut(&h.watcher) else {
+            return;
+        };
         match h.result {
             Err(HistoryError::Compacted { compact_revision }) => {
                 w.session.push_unchecked(pb::WatchResponse {
-                    header: Some(pb::ResponseHeader { revision: compact_revision, ..Default::default() }),
+                    header: Some(pb::ResponseHeader {
+                        revision: compact_revision,
+                        ..Default::default()
+                    }),
                     watch_id: w.watch_id,
                     canceled: true,
                     compact_revision,
@@ -297,18 +322,31 @@ impl WatchHub {
                 watchers.remove(&h.watcher);
             }
             Ok(hist) => {
-                let events: Vec<_> = hist.events.iter().filter(|e| w.wants(e)).map(|e| w.shape(e)).collect();
+                let events: Vec<_> = hist
+                    .events
+                    .iter()
+                    .filter(|e| w.wants(e))
+                    .map(|e| w.shape(e))
+                    .collect();
                 let mut delivered_all = true;
                 let mut rest = events.as_slice();
                 while !rest.is_empty() {
                     // Whole revisions per response, at most WATCH_RESPONSE_EVENTS_MAX events.
                     let n = chunk_len(rest);
-                    let rev = rest[n - 1].kv.as_ref().map(|kv| kv.mod_revision).unwrap_or(0);
+                    let rev = rest[n - 1]
+                        .kv
+                        .as_ref()
+                        .map(|kv| kv.mod_revision)
+                        .unwrap_or(0);
                     if deliver(w, rest[..n].to_vec(), rev) {
                         w.next_revision = rev + 1;
                         rest = &rest[n..];
                     } else {
-                        w.next_revision = rest[0].kv.as_ref().map(|kv| kv.mod_revision).unwrap_or(w.next_revision);
+                        w.next_revision = rest[0]
+                            .kv
+                            .as_ref()
+                            .map(|kv| kv.mod_revision)
+                            .unwrap_or(w.next_revision);
                         delivered_all = false;
                         break;
                     }
@@ -354,11 +392,14 @@ impl WatchHub {
             for handle in handles {
                 let req = {
                     let mut watchers = link.hub.watchers.borrow_mut();
-                    let Some(w) = watchers.get_mut(&handle) else { continue };
+                    let Some(w) = watchers.get_mut(&handle) else {
+                        continue;
+                    };
                     if w.state != (SyncState::Unsynced { requested: false }) {
                         continue;
                     }
-                    if !w.session.has_room(WATCHER_BUFFER_EVENTS_MAX / 2) && !w.session.closed.get() {
+                    if !w.session.has_room(WATCHER_BUFFER_EVENTS_MAX / 2) && !w.session.closed.get()
+                    {
                         retry.push(handle);
                         continue;
                     }
@@ -384,7 +425,10 @@ impl WatchHub {
 /// Queues one response of events; false when the session is full.
 fn deliver(w: &Watcher, events: Vec<mvccpb::Event>, revision: i64) -> bool {
     let resp = pb::WatchResponse {
-        header: Some(pb::ResponseHeader { revision, ..Default::default() }),
+        header: Some(pb::ResponseHeader {
+            revision,
+            ..Default::default()
+        }),
         watch_id: w.watch_id,
         events,
         ..Default::default()

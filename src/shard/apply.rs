@@ -30,7 +30,9 @@ impl From<EtcdError> for Fail {
 impl From<MvccError> for Fail {
     fn from(e: MvccError) -> Self {
         match e {
-            MvccError::Compacted { .. } | MvccError::FutureRev { .. } => Fail::Client(mvcc_error(e)),
+            MvccError::Compacted { .. } | MvccError::FutureRev { .. } => {
+                Fail::Client(mvcc_error(e))
+            }
             other => Fail::Storage(other),
         }
     }
@@ -84,14 +86,21 @@ pub fn mvcc_error(e: MvccError) -> EtcdError {
 }
 
 /// Applies one committed operation. `Err` only when the store failed.
-pub fn apply<D: Disk>(store: &mut MvccStore<D>, lessor: &mut Lessor, op: Op, now_ms: u64) -> Result<Applied, MvccError> {
+pub fn apply<D: Disk>(
+    store: &mut MvccStore<D>,
+    lessor: &mut Lessor,
+    op: Op,
+    now_ms: u64,
+) -> Result<Applied, MvccError> {
     Ok(match op {
         Op::Put(req) => write(store, lessor, |txn, lessor, events| {
             check_put(txn, lessor, &req)?;
             put(txn, lessor, &req, events).map(AppliedResponse::Put)
         })?,
         Op::DeleteRange(req) => write(store, lessor, |txn, lessor, events| {
-            Ok(AppliedResponse::DeleteRange(delete_range(txn, lessor, &req, events)?))
+            Ok(AppliedResponse::DeleteRange(delete_range(
+                txn, lessor, &req, events,
+            )?))
         })?,
         Op::Txn(req) => write(store, lessor, |txn, lessor, events| {
             check_txn(txn, lessor, &req)?;
@@ -115,7 +124,10 @@ pub fn apply<D: Disk>(store: &mut MvccStore<D>, lessor: &mut Lessor, op: Op, now
             events: Vec::new(),
         },
         Op::LeaseRevoke(req) => match lessor.revoke(req.id) {
-            Err(e) => Applied { result: Err(e), events: Vec::new() },
+            Err(e) => Applied {
+                result: Err(e),
+                events: Vec::new(),
+            },
             Ok(keys) => {
                 let mut events = Vec::new();
                 let mut txn = store.write();
@@ -125,14 +137,22 @@ pub fn apply<D: Disk>(store: &mut MvccStore<D>, lessor: &mut Lessor, op: Op, now
                     }
                 }
                 txn.commit();
-                Applied { result: Ok(AppliedResponse::LeaseRevoke(pb::LeaseRevokeResponse::default())), events }
+                Applied {
+                    result: Ok(AppliedResponse::LeaseRevoke(
+                        pb::LeaseRevokeResponse::default(),
+                    )),
+                    events,
+                }
             }
         },
         Op::LeaseCheckpoint(req) => {
             for cp in req.checkpoints {
-                lessor.checkpoint(cp.id, cp.remaining_ttl);
+                lessor.checkpoint(cp.id, cp.remaining_ttl, now_ms);
             }
-            Applied { result: Ok(AppliedResponse::LeaseCheckpoint), events: Vec::new() }
+            Applied {
+                result: Ok(AppliedResponse::LeaseCheckpoint),
+                events: Vec::new(),
+            }
         }
     })
 }
@@ -141,31 +161,52 @@ pub fn apply<D: Disk>(store: &mut MvccStore<D>, lessor: &mut Lessor, op: Op, now
 fn write<D: Disk>(
     store: &mut MvccStore<D>,
     lessor: &mut Lessor,
-    f: impl FnOnce(&mut WriteTxn<'_, D>, &mut Lessor, &mut Vec<mvccpb::Event>) -> Result<AppliedResponse, Fail>,
+    f: impl FnOnce(
+        &mut WriteTxn<'_, D>,
+        &mut Lessor,
+        &mut Vec<mvccpb::Event>,
+    ) -> Result<AppliedResponse, Fail>,
 ) -> Result<Applied, MvccError> {
     let mut txn = store.write();
     let mut events = Vec::new();
     Ok(match f(&mut txn, lessor, &mut events) {
         Ok(resp) => {
             txn.commit();
-            Applied { result: Ok(resp), events }
+            Applied {
+                result: Ok(resp),
+                events,
+            }
         }
         Err(Fail::Client(e)) => {
             // Client checks all run before the first change, so nothing was written.
             txn.commit();
             debug_assert!(events.is_empty(), "a refused op must not have written");
-            Applied { result: Err(e), events: Vec::new() }
+            Applied {
+                result: Err(e),
+                events: Vec::new(),
+            }
         }
         Err(Fail::Storage(e)) => return Err(e),
     })
 }
 
 fn get_one<D: Disk>(txn: &WriteTxn<'_, D>, key: &[u8]) -> Option<mvcc::KeyValue> {
-    let req = mvcc::RangeRequest { key, range_end: &[], revision: 0, limit: 1, keys_only: false, count_only: false };
+    let req = mvcc::RangeRequest {
+        key,
+        range_end: &[],
+        revision: 0,
+        limit: 1,
+        keys_only: false,
+        count_only: false,
+    };
     txn.range(&req).ok().and_then(|r| r.kvs.into_iter().next())
 }
 
-fn check_put<D: Disk>(txn: &WriteTxn<'_, D>, lessor: &Lessor, req: &pb::PutRequest) -> Result<(), Fail> {
+fn check_put<D: Disk>(
+    txn: &WriteTxn<'_, D>,
+    lessor: &Lessor,
+    req: &pb::PutRequest,
+) -> Result<(), Fail> {
     if req.ignore_value || req.ignore_lease {
         if get_one(txn, &req.key).is_none() {
             return Err(errors::key_not_found().into());
@@ -183,7 +224,11 @@ fn put<D: Disk>(
     req: &pb::PutRequest,
     events: &mut Vec<mvccpb::Event>,
 ) -> Result<pb::PutResponse, Fail> {
-    let prev = if req.ignore_value || req.ignore_lease || req.prev_kv { get_one(txn, &req.key) } else { None };
+    let prev = if req.ignore_value || req.ignore_lease || req.prev_kv {
+        get_one(txn, &req.key)
+    } else {
+        None
+    };
     let value: Bytes = match (&prev, req.ignore_value) {
         (Some(p), true) => p.value.clone(),
         (None, true) => return Err(errors::key_not_found().into()),
@@ -203,9 +248,16 @@ fn put<D: Disk>(
     if lease != 0 {
         lessor.attach(lease, req.key.clone());
     }
-    let prev_kv = if req.prev_kv { ev.prev_kv.as_ref().map(to_pb_kv) } else { None };
+    let prev_kv = if req.prev_kv {
+        ev.prev_kv.as_ref().map(to_pb_kv)
+    } else {
+        None
+    };
     events.push(to_pb_event(&ev));
-    Ok(pb::PutResponse { header: None, prev_kv })
+    Ok(pb::PutResponse {
+        header: None,
+        prev_kv,
+    })
 }
 
 fn delete_range<D: Disk>(
@@ -215,7 +267,11 @@ fn delete_range<D: Disk>(
     events: &mut Vec<mvccpb::Event>,
 ) -> Result<pb::DeleteRangeResponse, MvccError> {
     let evs = txn.delete_range(&req.key, &req.range_end)?;
-    let mut resp = pb::DeleteRangeResponse { header: None, deleted: evs.len() as i64, prev_kvs: Vec::new() };
+    let mut resp = pb::DeleteRangeResponse {
+        header: None,
+        deleted: evs.len() as i64,
+        prev_kvs: Vec::new(),
+    };
     for ev in &evs {
         if let Some(prev) = &ev.prev_kv {
             if prev.lease != 0 {
@@ -288,8 +344,16 @@ fn compare_kv(c: &pb::Compare, kv: &mvcc::KeyValue) -> bool {
 /// Checks the branch that will run (recursively) before anything is written:
 /// leases of puts must exist, ignore_* puts need an existing key, ranges must
 /// read an available revision.
-fn check_txn<D: Disk>(txn: &WriteTxn<'_, D>, lessor: &Lessor, req: &pb::TxnRequest) -> Result<(), Fail> {
-    let ops = if compares_hold(txn, &req.compare) { &req.success } else { &req.failure };
+fn check_txn<D: Disk>(
+    txn: &WriteTxn<'_, D>,
+    lessor: &Lessor,
+    req: &pb::TxnRequest,
+) -> Result<(), Fail> {
+    let ops = if compares_hold(txn, &req.compare) {
+        &req.success
+    } else {
+        &req.failure
+    };
     for op in ops {
         match &op.request {
             Some(pb::request_op::Request::RequestPut(p)) => check_put(txn, lessor, p)?,
@@ -318,19 +382,33 @@ fn txn_ops<D: Disk>(
     events: &mut Vec<mvccpb::Event>,
 ) -> Result<pb::TxnResponse, Fail> {
     let succeeded = compares_hold(txn, &req.compare);
-    let ops = if succeeded { &req.success } else { &req.failure };
+    let ops = if succeeded {
+        &req.success
+    } else {
+        &req.failure
+    };
     let mut responses = Vec::with_capacity(ops.len());
     for op in ops {
         use pb::request_op::Request as Q;
         use pb::response_op::Response as S;
         let resp = match &op.request {
-            Some(Q::RequestRange(r)) => S::ResponseRange(crate::shard::read::range_with(r, |q| txn.range(q))?),
+            Some(Q::RequestRange(r)) => {
+                S::ResponseRange(crate::shard::read::range_with(r, |q| txn.range(q))?)
+            }
             Some(Q::RequestPut(p)) => S::ResponsePut(put(txn, lessor, p, events)?),
-            Some(Q::RequestDeleteRange(d)) => S::ResponseDeleteRange(delete_range(txn, lessor, d, events)?),
+            Some(Q::RequestDeleteRange(d)) => {
+                S::ResponseDeleteRange(delete_range(txn, lessor, d, events)?)
+            }
             Some(Q::RequestTxn(t)) => S::ResponseTxn(txn_ops(txn, lessor, t, events)?),
             None => continue,
         };
-        responses.push(pb::ResponseOp { response: Some(resp) });
+        responses.push(pb::ResponseOp {
+            response: Some(resp),
+        });
     }
-    Ok(pb::TxnResponse { header: None, succeeded, responses })
+    Ok(pb::TxnResponse {
+        header: None,
+        succeeded,
+        responses,
+    })
 }

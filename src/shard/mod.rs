@@ -12,8 +12,8 @@
 //! range, each on its own core) is a generalisation, not a rewrite.
 
 pub mod apply;
-pub mod read;
 mod raft_log;
+pub mod read;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use futures::channel::mpsc;
 use futures::StreamExt;
-use protobuf::Message as _;
 use prost::Message as _;
+use protobuf::Message as _;
 use raft::prelude::{ConfState, Entry, EntryType};
 use raft::storage::MemStorage;
 use raft::{RawNode, StateRole};
@@ -33,15 +33,21 @@ use etcq_storage::disk::Disk;
 use etcq_storage::mvcc::{MvccError, MvccOptions, MvccStore};
 use etcq_storage::wal::{Wal, WalError, WalOptions};
 
-use crate::config::{self, COMPACTION_STEP_KEYS, LEASE_CHECKPOINT_INTERVAL_MS, LEASE_REVOKES_PER_TICK_MAX};
+use crate::config::{
+    self, COMPACTION_STEP_KEYS, LEASE_CHECKPOINT_INTERVAL_MS, LEASE_REVOKES_PER_TICK_MAX,
+};
 use crate::errors::{self, EtcdError};
 use crate::lease::Lessor;
 use crate::mesh::{
-    Downlink, DownlinkTx, Envelope, EventBatch, History, HistoryError, HistoryReply, HistoryRequest, Reply,
-    Request, Response,
+    Downlink, DownlinkTx, Envelope, EventBatch, History, HistoryError, HistoryReply,
+    HistoryRequest, Reply, Request, Response,
 };
 use crate::proposal::{InternalRequest, Op};
 use apply::AppliedResponse;
+
+/// Buffered MVCC data written to its segment files (no fsync) once it reaches
+/// this size, and at every tick in any case.
+const MVCC_FLUSH_BYTES: usize = 4 * 1024 * 1024;
 
 /// The version string reported by Status: the etcd API level we implement.
 pub const ETCD_API_VERSION: &str = "3.4.23";
@@ -114,20 +120,33 @@ pub struct Shard<D: Disk> {
 
 impl<D: Disk> Shard<D> {
     /// Opens (or creates) the shard's storage and recovers its state.
-    pub async fn open(disk: D, opts: ShardOptions, downlinks: Vec<DownlinkTx>) -> Result<Self, ShardError> {
+    pub async fn open(
+        disk: D,
+        opts: ShardOptions,
+        downlinks: Vec<DownlinkTx>,
+    ) -> Result<Self, ShardError> {
         let wal_dir = opts.data_dir.join("member").join("wal");
         let data_dir = opts.data_dir.join("member").join("mvcc");
-        let (wal, recovered) =
-            Wal::open(disk.clone(), &wal_dir, WalOptions { segment_bytes: opts.wal_segment_bytes }).await?;
+        let (wal, recovered) = Wal::open(
+            disk.clone(),
+            &wal_dir,
+            WalOptions {
+                segment_bytes: opts.wal_segment_bytes,
+            },
+        )
+        .await?;
         let store = MvccStore::open(disk.clone(), &data_dir, MvccOptions::default()).await?;
         let checkpoint_index = store.checkpoint_index();
         let mut lessor = Lessor::new(min_lease_ttl_secs());
-        lessor.decode(store.checkpoint_meta()).map_err(ShardError::Recovery)?;
+        lessor
+            .decode(store.checkpoint_meta())
+            .map_err(ShardError::Recovery)?;
         for (lease, key) in store.keys_with_lease() {
             lessor.attach(lease, key);
         }
         let conf = ConfState::from((vec![opts.member_id], vec![]));
-        let storage = raft_log::recover(conf, &recovered, checkpoint_index).map_err(ShardError::Recovery)?;
+        let storage =
+            raft_log::recover(conf, &recovered, checkpoint_index).map_err(ShardError::Recovery)?;
         let cfg = raft::Config {
             id: opts.member_id,
             election_tick: config::ELECTION_TICKS,
@@ -226,7 +245,10 @@ impl<D: Disk> Shard<D> {
     async fn turn(&mut self, batch: Vec<Envelope>) -> Result<(), ShardError> {
         let mut reads = Vec::new();
         for env in batch {
-            let waiter = Waiter { from_core: env.from_core, req_id: env.req_id };
+            let waiter = Waiter {
+                from_core: env.from_core,
+                req_id: env.req_id,
+            };
             self.handle(waiter, env.req, &mut reads).await;
         }
         if !reads.is_empty() {
@@ -240,7 +262,8 @@ impl<D: Disk> Shard<D> {
                 self.read_batches.insert(ctx, reads);
             }
         }
-        if self.last_tick.elapsed() >= Duration::from_millis(config::TICK_MS) {
+        let ticked = self.last_tick.elapsed() >= Duration::from_millis(config::TICK_MS);
+        if ticked {
             self.last_tick = Instant::now();
             self.raw.tick();
             self.lease_housekeeping();
@@ -250,6 +273,11 @@ impl<D: Disk> Shard<D> {
         }
         self.serve_ready_reads().await;
         self.publish_events();
+        if self.store.unflushed_bytes() >= MVCC_FLUSH_BYTES
+            || (ticked && self.store.unflushed_bytes() > 0)
+        {
+            self.store.flush().await?;
+        }
         if self.compaction_running {
             self.compaction_running = !self.store.compact_step(COMPACTION_STEP_KEYS).await?;
         }
@@ -270,7 +298,11 @@ impl<D: Disk> Shard<D> {
 
     async fn reply(&self, w: Waiter, reply: Reply) {
         if let Some(tx) = self.downlinks.get(w.from_core) {
-            tx.send(Downlink::Reply { req_id: w.req_id, reply }).await;
+            tx.send(Downlink::Reply {
+                req_id: w.req_id,
+                reply,
+            })
+            .await;
         }
     }
 
@@ -306,27 +338,47 @@ impl<D: Disk> Shard<D> {
                 let ttl = match self.lessor.renew(r.id, now) {
                     Ok((ttl, reset_checkpoint)) => {
                         if reset_checkpoint {
-                            let cp = pb::LeaseCheckpoint { id: r.id, remaining_ttl: 0 };
-                            self.propose_internal(Op::LeaseCheckpoint(pb::LeaseCheckpointRequest {
-                                checkpoints: vec![cp],
-                            }));
+                            let cp = pb::LeaseCheckpoint {
+                                id: r.id,
+                                remaining_ttl: 0,
+                            };
+                            self.propose_internal(Op::LeaseCheckpoint(
+                                pb::LeaseCheckpointRequest {
+                                    checkpoints: vec![cp],
+                                },
+                            ));
                         }
                         ttl
                     }
                     Err(_) => 0,
                 };
-                Ok(Response::LeaseKeepAlive(pb::LeaseKeepAliveResponse { header: Some(self.header()), id: r.id, ttl }))
-            }
-            Request::LeaseTimeToLive(r) => Ok(Response::LeaseTimeToLive(match self.lessor.get(r.id) {
-                None => pb::LeaseTimeToLiveResponse { header: Some(self.header()), id: r.id, ttl: -1, ..Default::default() },
-                Some(l) => pb::LeaseTimeToLiveResponse {
+                Ok(Response::LeaseKeepAlive(pb::LeaseKeepAliveResponse {
                     header: Some(self.header()),
                     id: r.id,
-                    ttl: l.remaining_secs(now),
-                    granted_ttl: l.ttl_secs,
-                    keys: if r.keys { l.keys.iter().cloned().collect() } else { Vec::new() },
-                },
-            })),
+                    ttl,
+                }))
+            }
+            Request::LeaseTimeToLive(r) => {
+                Ok(Response::LeaseTimeToLive(match self.lessor.get(r.id) {
+                    None => pb::LeaseTimeToLiveResponse {
+                        header: Some(self.header()),
+                        id: r.id,
+                        ttl: -1,
+                        ..Default::default()
+                    },
+                    Some(l) => pb::LeaseTimeToLiveResponse {
+                        header: Some(self.header()),
+                        id: r.id,
+                        ttl: l.remaining_secs(now),
+                        granted_ttl: l.ttl_secs,
+                        keys: if r.keys {
+                            l.keys.iter().cloned().collect()
+                        } else {
+                            Vec::new()
+                        },
+                    },
+                }))
+            }
             Request::LeaseLeases(_) => Ok(Response::LeaseLeases(pb::LeaseLeasesResponse {
                 header: Some(self.header()),
                 leases: self.lessor.ids().map(|id| pb::LeaseStatus { id }).collect(),
@@ -366,13 +418,19 @@ impl<D: Disk> Shard<D> {
     fn status(&self) -> pb::StatusResponse {
         let mut errors = Vec::new();
         if self.no_space {
-            errors.push("memberID:".to_string() + &self.opts.member_id.to_string() + " alarm:NOSPACE ");
+            errors.push(
+                "memberID:".to_string() + &self.opts.member_id.to_string() + " alarm:NOSPACE ",
+            );
         }
         pb::StatusResponse {
             header: Some(self.header()),
             version: ETCD_API_VERSION.to_string(),
             db_size: self.store.db_size_bytes() as i64,
-            leader: if self.raw.raft.state == StateRole::Leader { self.opts.member_id } else { self.raw.raft.leader_id },
+            leader: if self.raw.raft.state == StateRole::Leader {
+                self.opts.member_id
+            } else {
+                self.raw.raft.leader_id
+            },
             raft_index: self.raw.raft.raft_log.last_index(),
             raft_term: self.raw.raft.term,
             raft_applied_index: self.applied_index,
@@ -392,26 +450,40 @@ impl<D: Disk> Shard<D> {
     fn history(&self, h: HistoryRequest) -> HistoryReply {
         let current = self.store.current_revision();
         let result = if h.start_revision <= 0 {
-            Ok(History { events: Vec::new(), next_revision: current + 1, current_revision: current })
+            Ok(History {
+                events: Vec::new(),
+                next_revision: current + 1,
+                current_revision: current,
+            })
         } else {
-            match self.store.events_since(&h.key, &h.range_end, h.start_revision, h.max_events) {
+            match self
+                .store
+                .events_since(&h.key, &h.range_end, h.start_revision, h.max_events)
+            {
                 Ok((events, next)) => Ok(History {
                     events: events.iter().map(apply::to_pb_event).collect(),
                     next_revision: next,
                     current_revision: current,
                 }),
-                Err(MvccError::Compacted { compact_revision }) => Err(HistoryError::Compacted { compact_revision }),
+                Err(MvccError::Compacted { compact_revision }) => {
+                    Err(HistoryError::Compacted { compact_revision })
+                }
                 Err(e) => Err(HistoryError::Other(apply::mvcc_error(e))),
             }
         };
-        HistoryReply { watcher: h.watcher, result }
+        HistoryReply {
+            watcher: h.watcher,
+            result,
+        }
     }
 
     fn new_lease_id(&mut self) -> i64 {
         // Unique, positive, unpredictable enough; chosen before proposing so apply is deterministic.
         loop {
             let t = self.epoch.elapsed().as_nanos() as u64;
-            let id = ((self.opts.member_id.rotate_left(17) ^ t ^ self.next_proposal_id.rotate_left(40)) >> 1) as i64;
+            let id =
+                ((self.opts.member_id.rotate_left(17) ^ t ^ self.next_proposal_id.rotate_left(40))
+                    >> 1) as i64;
             self.next_proposal_id += 1;
             if id != 0 && !self.lessor.contains(id) {
                 return id;
@@ -443,7 +515,11 @@ impl<D: Disk> Shard<D> {
         if self.no_space || self.raw.raft.state != StateRole::Leader {
             return;
         }
-        let data = InternalRequest { id: 0, op: Some(op) }.encode_to_vec();
+        let data = InternalRequest {
+            id: 0,
+            op: Some(op),
+        }
+        .encode_to_vec();
         if let Err(e) = self.raw.propose(vec![], data) {
             tracing::warn!("internal proposal dropped: {e}");
         }
@@ -466,7 +542,9 @@ impl<D: Disk> Shard<D> {
                 .map(|(id, remaining_ttl)| pb::LeaseCheckpoint { id, remaining_ttl })
                 .collect();
             if !checkpoints.is_empty() {
-                self.propose_internal(Op::LeaseCheckpoint(pb::LeaseCheckpointRequest { checkpoints }));
+                self.propose_internal(Op::LeaseCheckpoint(pb::LeaseCheckpointRequest {
+                    checkpoints,
+                }));
             }
         }
     }
@@ -484,14 +562,18 @@ impl<D: Disk> Shard<D> {
             // Single member: there are no peers to send messages to.
             debug_assert!(rd.messages().is_empty());
             if !rd.snapshot().is_empty() {
-                return Err(ShardError::Recovery("raft snapshots arrive with clustering".into()));
+                return Err(ShardError::Recovery(
+                    "raft snapshots arrive with clustering".into(),
+                ));
             }
             let committed = rd.take_committed_entries();
             self.apply_entries(committed).await?;
             let entries = rd.entries();
             if !entries.is_empty() {
                 for e in entries {
-                    let bytes = e.write_to_bytes().expect("encoding a raft entry cannot fail");
+                    let bytes = e
+                        .write_to_bytes()
+                        .expect("encoding a raft entry cannot fail");
                     self.wal.append_entry(e.index, e.term, &bytes);
                 }
                 self.raw.mut_store().wl().append(entries)?;
@@ -526,12 +608,17 @@ impl<D: Disk> Shard<D> {
     /// stop (the disk is in an unknown state).
     fn storage_failed(&mut self, e: WalError) -> Result<(), ShardError> {
         if matches!(e, WalError::NoSpace { .. }) {
-            tracing::error!("WAL out of space: NOSPACE alarm raised; writes refused, reads still served");
+            tracing::error!(
+                "WAL out of space: NOSPACE alarm raised; writes refused, reads still served"
+            );
             self.no_space = true;
             let waiting: Vec<_> = self.waiting.drain().map(|(_, w)| w).collect();
             for w in waiting {
                 if let Some(tx) = self.downlinks.get(w.from_core) {
-                    let _ = tx.try_send(Downlink::Reply { req_id: w.req_id, reply: Err(errors::no_space()) });
+                    let _ = tx.try_send(Downlink::Reply {
+                        req_id: w.req_id,
+                        reply: Err(errors::no_space()),
+                    });
                 }
             }
             // Pending linearizable reads can be served from the frozen state.
@@ -555,7 +642,10 @@ impl<D: Disk> Shard<D> {
             let req = match InternalRequest::decode(&entry.data[..]) {
                 Ok(r) => r,
                 Err(e) => {
-                    return Err(ShardError::Recovery(format!("undecodable entry at index {}: {e}", entry.index)));
+                    return Err(ShardError::Recovery(format!(
+                        "undecodable entry at index {}: {e}",
+                        entry.index
+                    )));
                 }
             };
             let Some(op) = req.op else { continue };
@@ -602,8 +692,9 @@ impl<D: Disk> Shard<D> {
 
     async fn serve_ready_reads(&mut self) {
         let applied = self.applied_index;
-        let (ready, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.ready_reads).into_iter().partition(|(index, _)| *index <= applied);
+        let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ready_reads)
+            .into_iter()
+            .partition(|(index, _)| *index <= applied);
         self.ready_reads = waiting;
         for (_, jobs) in ready {
             for job in jobs {
@@ -620,8 +711,15 @@ impl<D: Disk> Shard<D> {
             return;
         }
         let events = std::mem::take(&mut self.turn_events);
-        let first_rev = events.first().and_then(|e| e.kv.as_ref()).map(|kv| kv.mod_revision).unwrap_or(0);
-        let batch = Arc::new(EventBatch { revision: self.store.current_revision(), events });
+        let first_rev = events
+            .first()
+            .and_then(|e| e.kv.as_ref())
+            .map(|kv| kv.mod_revision)
+            .unwrap_or(0);
+        let batch = Arc::new(EventBatch {
+            revision: self.store.current_revision(),
+            events,
+        });
         for (core, tx) in self.downlinks.iter().enumerate() {
             if !self.watch_interest[core] {
                 continue;

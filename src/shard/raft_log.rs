@@ -11,7 +11,11 @@ use etcq_storage::wal::{self, Recovered};
 ///
 /// `applied_index` is the MVCC checkpoint's index; the WAL's snapshot marker
 /// never runs ahead of it (the marker is written only after the checkpoint).
-pub(super) fn recover(conf: ConfState, recovered: &Recovered, applied_index: u64) -> Result<MemStorage, String> {
+pub(super) fn recover(
+    conf: ConfState,
+    recovered: &Recovered,
+    applied_index: u64,
+) -> Result<MemStorage, String> {
     let storage = MemStorage::new_with_conf_state(conf.clone());
     let mut first_expected = 1;
     if let Some(snap) = &recovered.snapshot {
@@ -33,16 +37,25 @@ pub(super) fn recover(conf: ConfState, recovered: &Recovered, applied_index: u64
         let e = Entry::parse_from_bytes(&rec.data)
             .map_err(|err| format!("WAL entry at index {} does not decode: {err}", rec.index))?;
         if e.index != rec.index || e.term != rec.term {
-            return Err(format!("WAL entry at index {} carries index {} term {}", rec.index, e.index, e.term));
+            return Err(format!(
+                "WAL entry at index {} carries index {} term {}",
+                rec.index, e.index, e.term
+            ));
         }
         entries.push(e);
     }
     if let Some(first) = entries.first() {
         if first.index != first_expected {
-            return Err(format!("WAL entries start at index {}, expected {}", first.index, first_expected));
+            return Err(format!(
+                "WAL entries start at index {}, expected {}",
+                first.index, first_expected
+            ));
         }
     }
-    let last_index = entries.last().map(|e| e.index).unwrap_or(first_expected - 1);
+    let last_index = entries
+        .last()
+        .map(|e| e.index)
+        .unwrap_or(first_expected - 1);
     if applied_index > last_index {
         return Err(format!("store checkpoint at index {applied_index} is ahead of the WAL's last index {last_index}"));
     }
@@ -63,7 +76,11 @@ pub(super) fn recover(conf: ConfState, recovered: &Recovered, applied_index: u64
 }
 
 pub(super) fn to_wal_hard_state(hs: &HardState) -> wal::HardState {
-    wal::HardState { term: hs.term, vote: hs.vote, commit: hs.commit }
+    wal::HardState {
+        term: hs.term,
+        vote: hs.vote,
+        commit: hs.commit,
+    }
 }
 
 /// raft-rs logs through slog; send it to tracing.
@@ -79,7 +96,9 @@ impl slog::Drain for TracingDrain {
 
     fn log(&self, record: &slog::Record<'_>, _: &slog::OwnedKVList) -> Result<(), slog::Never> {
         match record.level() {
-            slog::Level::Critical | slog::Level::Error => tracing::error!(target: "raft", "{}", record.msg()),
+            slog::Level::Critical | slog::Level::Error => {
+                tracing::error!(target: "raft", "{}", record.msg())
+            }
             slog::Level::Warning => tracing::warn!(target: "raft", "{}", record.msg()),
             slog::Level::Info => tracing::debug!(target: "raft", "{}", record.msg()),
             _ => tracing::trace!(target: "raft", "{}", record.msg()),

@@ -25,7 +25,11 @@ pub fn range_with(
         || r.min_create_revision != 0
         || r.max_create_revision != 0;
     let fetch_all = order != SortOrder::None || filtered;
-    let limit = if fetch_all || r.limit <= 0 { 0 } else { r.limit as usize + 1 };
+    let limit = if fetch_all || r.limit <= 0 {
+        0
+    } else {
+        r.limit as usize + 1
+    };
     let req = mvcc::RangeRequest {
         key: &r.key,
         range_end: &r.range_end,
@@ -75,7 +79,10 @@ pub fn range_with(
             .collect()
     };
     Ok(pb::RangeResponse {
-        header: Some(pb::ResponseHeader { revision: res.revision, ..Default::default() }),
+        header: Some(pb::ResponseHeader {
+            revision: res.revision,
+            ..Default::default()
+        }),
         kvs,
         more,
         count: res.count as i64,

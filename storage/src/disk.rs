@@ -35,11 +35,23 @@ pub struct OpenOptions {
 
 impl OpenOptions {
     /// Read-only, buffered.
-    pub const READ: OpenOptions = OpenOptions { create: false, write: false, direct: false };
+    pub const READ: OpenOptions = OpenOptions {
+        create: false,
+        write: false,
+        direct: false,
+    };
     /// Read-write, buffered, created if missing.
-    pub const CREATE_BUFFERED: OpenOptions = OpenOptions { create: true, write: true, direct: false };
+    pub const CREATE_BUFFERED: OpenOptions = OpenOptions {
+        create: true,
+        write: true,
+        direct: false,
+    };
     /// Read-write, direct, created if missing.
-    pub const CREATE_DIRECT: OpenOptions = OpenOptions { create: true, write: true, direct: true };
+    pub const CREATE_DIRECT: OpenOptions = OpenOptions {
+        create: true,
+        write: true,
+        direct: true,
+    };
 }
 
 /// A directory tree of files. Cheap to clone (a handle).

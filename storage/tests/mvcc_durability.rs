@@ -44,7 +44,12 @@ fn dump(s: &MvccStore<MemDisk>) -> Dump {
     let low = s.compact_revision().max(1);
     let ranges = (low..=s.current_revision())
         .map(|rev| {
-            let req = RangeRequest { key: b"\0", range_end: b"\0", revision: rev, ..Default::default() };
+            let req = RangeRequest {
+                key: b"\0",
+                range_end: b"\0",
+                revision: rev,
+                ..Default::default()
+            };
             s.range(&req).expect("range").kvs
         })
         .collect();
@@ -67,12 +72,20 @@ fn random_entry(rng: &mut StdRng, current: i64, compact: i64) -> Entry {
     let ops = (0..rng.gen_range(1..4))
         .map(|_| {
             if rng.gen_ratio(3, 4) {
-                let len = if rng.gen_ratio(1, 10) { rng.gen_range(200..600) } else { rng.gen_range(0..40) };
+                let len = if rng.gen_ratio(1, 10) {
+                    rng.gen_range(200..600)
+                } else {
+                    rng.gen_range(0..40)
+                };
                 let v: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
                 Op::Put(key(rng), v, rng.gen_range(0..3))
             } else if rng.gen_ratio(1, 3) {
                 let (a, b) = (key(rng), key(rng));
-                if a <= b { Op::Delete(a, b) } else { Op::Delete(b, a) }
+                if a <= b {
+                    Op::Delete(a, b)
+                } else {
+                    Op::Delete(b, a)
+                }
             } else {
                 Op::Delete(key(rng), Vec::new())
             }
@@ -104,7 +117,10 @@ fn apply(s: &mut MvccStore<MemDisk>, e: &Entry) -> (i64, usize, bool) {
 }
 
 fn opts_for(seed: u64) -> MvccOptions {
-    MvccOptions { segment_bytes: [300, 1200, 8192][(seed % 3) as usize], clean_live_ratio: 0.6 }
+    MvccOptions {
+        segment_bytes: [300, 1200, 8192][(seed % 3) as usize],
+        clean_live_ratio: 0.6,
+    }
 }
 
 fn open(disk: &MemDisk, opts: MvccOptions) -> Result<MvccStore<MemDisk>, MvccError> {
@@ -147,7 +163,10 @@ fn crash_case(seed: u64) {
             checkpoints.push((entries, candidate));
         } else {
             pending = Some((entries, candidate));
-            assert!(matches!(block_on(s.flush()), Err(MvccError::PreviousIo)), "a failed checkpoint poisons");
+            assert!(
+                matches!(block_on(s.flush()), Err(MvccError::PreviousIo)),
+                "a failed checkpoint poisons"
+            );
         }
     }
     drop(s);
@@ -162,35 +181,68 @@ fn crash_case(seed: u64) {
             d
         }
     };
-    assert_eq!(s.checkpoint_meta(), if index == 0 { vec![] } else { index.to_be_bytes().to_vec() });
-    assert_eq!(dump(&s), expected, "state after crash equals the checkpoint (seed {seed})");
+    assert_eq!(
+        s.checkpoint_meta(),
+        if index == 0 {
+            vec![]
+        } else {
+            index.to_be_bytes().to_vec()
+        }
+    );
+    assert_eq!(
+        dump(&s),
+        expected,
+        "state after crash equals the checkpoint (seed {seed})"
+    );
     // Replay the log after the checkpoint: same revisions, same end state.
     for (i, e) in log.iter().enumerate().skip(index as usize) {
-        assert_eq!(apply(&mut s, e), results[i], "replayed entry {} (seed {seed})", i + 1);
+        assert_eq!(
+            apply(&mut s, e),
+            results[i],
+            "replayed entry {} (seed {seed})",
+            i + 1
+        );
         if i % 7 == 0 {
             block_on(s.compact_step(3)).expect("compact_step");
         }
     }
-    assert_eq!(dump(&s), final_dump, "replay reproduces the state (seed {seed})");
+    assert_eq!(
+        dump(&s),
+        final_dump,
+        "replay reproduces the state (seed {seed})"
+    );
     // And the replayed store is durable in turn.
     while !block_on(s.compact_step(16)).expect("compact_step") {}
     block_on(s.checkpoint(entries, b"end")).expect("checkpoint");
     drop(s);
     disk.crash(seed ^ 0xdead);
     let s = open(&disk, opts).expect("reopen");
-    assert_eq!(dump(&s), final_dump, "clean state after a second crash (seed {seed})");
+    assert_eq!(
+        dump(&s),
+        final_dump,
+        "clean state after a second crash (seed {seed})"
+    );
 }
 
 #[test]
 fn crash_recovers_the_last_checkpoint_and_replay_reproduces_revisions() {
-    for seed in 0..300 {
+    // MVCC_CRASH_SEEDS=n runs more seeds (a longer soak); 300 by default.
+    let seeds = std::env::var("MVCC_CRASH_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300u64);
+    for seed in 0..seeds {
         crash_case(seed);
     }
 }
 
 fn segment_files(disk: &MemDisk) -> Vec<PathBuf> {
     let names = block_on(disk.read_dir(Path::new(DIR))).expect("ls");
-    names.iter().filter(|n| n.ends_with(".seg")).map(|n| Path::new(DIR).join(n)).collect()
+    names
+        .iter()
+        .filter(|n| n.ends_with(".seg"))
+        .map(|n| Path::new(DIR).join(n))
+        .collect()
 }
 
 #[test]
@@ -218,11 +270,21 @@ fn a_flipped_bit_in_durable_data_is_corrupt_with_file_and_offset() {
         let at = offset.unwrap_or_else(|| rng.gen_range(0..len));
         disk.flip_bit(&path, at, rng.gen_range(0..8)).expect("flip");
         match open(&disk, opts) {
-            Err(MvccError::Corrupt { path: p, offset: o, reason }) => {
+            Err(MvccError::Corrupt {
+                path: p,
+                offset: o,
+                reason,
+            }) => {
                 assert_eq!(p, path, "{reason}");
-                assert!(o <= at, "reported offset {o} is at or before the flipped byte {at}: {reason}");
+                assert!(
+                    o <= at,
+                    "reported offset {o} is at or before the flipped byte {at}: {reason}"
+                );
             }
-            other => panic!("seed {seed}: flipped bit at {} +{at} gave {other:?}", path.display()),
+            other => panic!(
+                "seed {seed}: flipped bit at {} +{at} gave {other:?}",
+                path.display()
+            ),
         }
     }
 }
@@ -237,7 +299,10 @@ fn a_missing_manifest_with_data_is_refused_not_wiped() {
     block_on(s.checkpoint(1, b"")).expect("checkpoint");
     drop(s);
     block_on(disk.remove(&Path::new(DIR).join("MANIFEST"))).expect("rm");
-    assert!(matches!(open(&disk, MvccOptions::default()), Err(MvccError::Corrupt { .. })));
+    assert!(matches!(
+        open(&disk, MvccOptions::default()),
+        Err(MvccError::Corrupt { .. })
+    ));
 }
 
 #[test]
@@ -248,10 +313,27 @@ fn io_failures_poison_the_store() {
     t.put(b"k", b"v", 0).expect("put");
     t.commit();
     disk.set_fail_after(Some(0));
-    assert!(matches!(block_on(s.flush()), Err(MvccError::Storage { .. })));
+    assert!(matches!(
+        block_on(s.flush()),
+        Err(MvccError::Storage { .. })
+    ));
     disk.set_fail_after(None);
-    assert!(matches!(block_on(s.checkpoint(1, b"")), Err(MvccError::PreviousIo)));
-    assert!(matches!(block_on(s.compact_step(1)), Err(MvccError::PreviousIo)));
+    assert!(matches!(
+        block_on(s.checkpoint(1, b"")),
+        Err(MvccError::PreviousIo)
+    ));
+    assert!(matches!(
+        block_on(s.compact_step(1)),
+        Err(MvccError::PreviousIo)
+    ));
     // Reads from memory still work.
-    assert_eq!(s.range(&RangeRequest { key: b"k", ..Default::default() }).expect("range").count, 1);
+    assert_eq!(
+        s.range(&RangeRequest {
+            key: b"k",
+            ..Default::default()
+        })
+        .expect("range")
+        .count,
+        1
+    );
 }

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use bytes::Bytes;
 use etcq_storage::disk_mem::MemDisk;
-use etcq_storage::mvcc::{Event, EventKind, KeyValue, MvccError, MvccOptions, MvccStore, RangeRequest};
+use etcq_storage::mvcc::{
+    Event, EventKind, KeyValue, MvccError, MvccOptions, MvccStore, RangeRequest,
+};
 use futures_lite::future::block_on;
 use proptest::prelude::*;
 
@@ -63,9 +65,23 @@ enum Op {
     Flush,
     Checkpoint,
     Reopen,
-    Range { key: usize, end: RangeEnd, rev_back: i64, limit: usize, keys_only: bool, count_only: bool },
-    Events { key: usize, end: RangeEnd, start_back: i64, max: usize },
-    Hash { rev_back: i64 },
+    Range {
+        key: usize,
+        end: RangeEnd,
+        rev_back: i64,
+        limit: usize,
+        keys_only: bool,
+        count_only: bool,
+    },
+    Events {
+        key: usize,
+        end: RangeEnd,
+        start_back: i64,
+        max: usize,
+    },
+    Hash {
+        rev_back: i64,
+    },
 }
 
 fn end_bytes(end: RangeEnd) -> &'static [u8] {
@@ -99,7 +115,12 @@ fn to_kv(k: &[u8], m: &ModelKv) -> KeyValue {
 
 impl Model {
     fn new() -> Model {
-        Model { snapshots: BTreeMap::from([(1, State::new())]), log: Vec::new(), current: 1, compact: 0 }
+        Model {
+            snapshots: BTreeMap::from([(1, State::new())]),
+            log: Vec::new(),
+            current: 1,
+            compact: 0,
+        }
     }
 
     fn resolve(&self, rev: i64, current: i64) -> Result<i64, &'static str> {
@@ -118,7 +139,12 @@ impl Model {
         if c.main > self.compact {
             return true;
         }
-        match (&c.put, self.snapshots.get(&self.compact).and_then(|s| s.get(&c.key))) {
+        match (
+            &c.put,
+            self.snapshots
+                .get(&self.compact)
+                .and_then(|s| s.get(&c.key)),
+        ) {
             (Some(_), Some(live)) => live.modr == c.main && live.sub == c.sub,
             _ => false,
         }
@@ -131,10 +157,18 @@ impl Model {
         self.log = log.into_iter().filter(|c| self.survives(c)).collect();
     }
 
-    fn range(&self, req: &RangeRequest, state: &State, current: i64) -> (Vec<KeyValue>, usize, bool) {
+    fn range(
+        &self,
+        req: &RangeRequest,
+        state: &State,
+        current: i64,
+    ) -> (Vec<KeyValue>, usize, bool) {
         let mut kvs = Vec::new();
         let mut count = 0;
-        for (k, m) in state.iter().filter(|(k, _)| in_range(k, req.key, req.range_end)) {
+        for (k, m) in state
+            .iter()
+            .filter(|(k, _)| in_range(k, req.key, req.range_end))
+        {
             count += 1;
             if !req.count_only && (req.limit == 0 || kvs.len() < req.limit) {
                 let mut kv = to_kv(k, m);
@@ -145,13 +179,20 @@ impl Model {
             }
         }
         let _ = current;
-        (kvs, count, !req.count_only && req.limit > 0 && count > req.limit)
+        (
+            kvs,
+            count,
+            !req.count_only && req.limit > 0 && count > req.limit,
+        )
     }
 
     fn events(&self, key: &[u8], end: &[u8], start: i64, max: usize) -> (Vec<Event>, i64) {
         let start = if start <= 0 { self.current + 1 } else { start };
-        let found: Vec<&Change> =
-            self.log.iter().filter(|c| c.main >= start && in_range(&c.key, key, end)).collect();
+        let found: Vec<&Change> = self
+            .log
+            .iter()
+            .filter(|c| c.main >= start && in_range(&c.key, key, end))
+            .collect();
         let mut end_i = found.len();
         if max > 0 && found.len() > max {
             let cut = found[max].main;
@@ -160,14 +201,20 @@ impl Model {
                 end_i = found.iter().take_while(|c| c.main <= cut).count();
             }
         }
-        let next = if end_i < found.len() { found[end_i].main } else { (self.current + 1).max(start) };
+        let next = if end_i < found.len() {
+            found[end_i].main
+        } else {
+            (self.current + 1).max(start)
+        };
         let events = found[..end_i]
             .iter()
             .map(|c| {
                 let prev = if c.main - 1 < self.compact {
                     None
                 } else {
-                    self.snapshots[&(c.main - 1)].get(&c.key).map(|m| to_kv(&c.key, m))
+                    self.snapshots[&(c.main - 1)]
+                        .get(&c.key)
+                        .map(|m| to_kv(&c.key, m))
                 };
                 match &c.put {
                     Some(p) => Event {
@@ -177,7 +224,11 @@ impl Model {
                     },
                     None => Event {
                         kind: EventKind::Delete,
-                        kv: KeyValue { key: Bytes::copy_from_slice(&c.key), mod_revision: c.main, ..Default::default() },
+                        kv: KeyValue {
+                            key: Bytes::copy_from_slice(&c.key),
+                            mod_revision: c.main,
+                            ..Default::default()
+                        },
                         prev_kv: prev,
                     },
                 }
@@ -187,8 +238,16 @@ impl Model {
     }
 
     fn hash(&self, rev: i64) -> u32 {
-        let mut changes: Vec<&Change> = self.log.iter().filter(|c| c.main > self.compact && c.main <= rev).collect();
-        changes.sort_by(|a, b| a.key.cmp(&b.key).then((a.main, a.sub).cmp(&(b.main, b.sub))));
+        let mut changes: Vec<&Change> = self
+            .log
+            .iter()
+            .filter(|c| c.main > self.compact && c.main <= rev)
+            .collect();
+        changes.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then((a.main, a.sub).cmp(&(b.main, b.sub)))
+        });
         let mut h = crc32fast::Hasher::new();
         for c in changes {
             let (value, create, version, lease, tomb) = match &c.put {
@@ -280,12 +339,20 @@ fn run_txn(store: &mut MvccStore<MemDisk>, model: &mut Model, ops: &[TxnOp]) {
                 assert_eq!(ev.kv, to_kv(k, &next));
                 assert_eq!(ev.prev_kv, prev.map(|p| to_kv(k, &p)));
                 state.insert(k.to_vec(), next.clone());
-                changes.push(Change { main, sub: changes.len() as u32, key: k.to_vec(), put: Some(next) });
+                changes.push(Change {
+                    main,
+                    sub: changes.len() as u32,
+                    key: k.to_vec(),
+                    put: Some(next),
+                });
             }
             TxnOp::Delete { key, end } => {
                 let (k, e) = (KEYS[key], end_bytes(end));
-                let victims: Vec<(Vec<u8>, ModelKv)> =
-                    state.iter().filter(|(x, _)| in_range(x, k, e)).map(|(x, m)| (x.clone(), m.clone())).collect();
+                let victims: Vec<(Vec<u8>, ModelKv)> = state
+                    .iter()
+                    .filter(|(x, _)| in_range(x, k, e))
+                    .map(|(x, m)| (x.clone(), m.clone()))
+                    .collect();
                 let evs = txn.delete_range(k, e).expect("delete");
                 assert_eq!(evs.len(), victims.len());
                 for (ev, (vk, vm)) in evs.iter().zip(&victims) {
@@ -293,15 +360,27 @@ fn run_txn(store: &mut MvccStore<MemDisk>, model: &mut Model, ops: &[TxnOp]) {
                     assert_eq!((&ev.kv.key[..], ev.kv.mod_revision), (&vk[..], main));
                     assert_eq!(ev.prev_kv, Some(to_kv(vk, vm)));
                     state.remove(vk);
-                    changes.push(Change { main, sub: changes.len() as u32, key: vk.clone(), put: None });
+                    changes.push(Change {
+                        main,
+                        sub: changes.len() as u32,
+                        key: vk.clone(),
+                        put: None,
+                    });
                 }
             }
             TxnOp::Range { key, end } => {
-                let req = RangeRequest { key: KEYS[key], range_end: end_bytes(end), ..Default::default() };
+                let req = RangeRequest {
+                    key: KEYS[key],
+                    range_end: end_bytes(end),
+                    ..Default::default()
+                };
                 let got = txn.range(&req).expect("txn range");
                 let read_rev = if changes.is_empty() { main - 1 } else { main };
                 let (kvs, count, more) = model.range(&req, &state, read_rev);
-                assert_eq!((got.kvs, got.count, got.more, got.revision), (kvs, count, more, read_rev));
+                assert_eq!(
+                    (got.kvs, got.count, got.more, got.revision),
+                    (kvs, count, more, read_rev)
+                );
             }
         }
     }
@@ -324,13 +403,23 @@ fn check_all(store: &MvccStore<MemDisk>, model: &Model) {
     assert_eq!(store.current_revision(), model.current);
     assert_eq!(store.compact_revision(), model.compact);
     for rev in model.compact.max(1)..=model.current {
-        let req = RangeRequest { key: b"\0", range_end: b"\0", revision: rev, ..Default::default() };
+        let req = RangeRequest {
+            key: b"\0",
+            range_end: b"\0",
+            revision: rev,
+            ..Default::default()
+        };
         let got = store.range(&req).expect("range");
         let (kvs, ..) = model.range(&req, &model.snapshots[&rev], model.current);
         assert_eq!(got.kvs, kvs, "full range at {rev}");
     }
-    let (ev, next) = store.events_since(b"\0", b"\0", model.compact.max(1), 0).expect("events");
-    assert_eq!((ev, next), model.events(b"\0", b"\0", model.compact.max(1), 0));
+    let (ev, next) = store
+        .events_since(b"\0", b"\0", model.compact.max(1), 0)
+        .expect("events");
+    assert_eq!(
+        (ev, next),
+        model.events(b"\0", b"\0", model.compact.max(1), 0)
+    );
     assert_eq!(store.key_count(), model.snapshots[&model.current].len());
     let leased: Vec<(i64, Bytes)> = model.snapshots[&model.current]
         .iter()
@@ -341,7 +430,10 @@ fn check_all(store: &MvccStore<MemDisk>, model: &Model) {
 }
 
 fn run(ops: Vec<Op>, segment_bytes: u64, clean_live_ratio: f64) {
-    let opts = MvccOptions { segment_bytes, clean_live_ratio };
+    let opts = MvccOptions {
+        segment_bytes,
+        clean_live_ratio,
+    };
     let disk = MemDisk::new();
     let mut store = open(&disk, opts);
     let mut model = Model::new();
@@ -379,34 +471,70 @@ fn run(ops: Vec<Op>, segment_bytes: u64, clean_live_ratio: f64) {
                 assert_eq!(store.checkpoint_meta(), applied.to_le_bytes());
                 check_all(&store, &model);
             }
-            Op::Range { key, end, rev_back, limit, keys_only, count_only } => {
-                let rev = if rev_back < 0 { model.current - rev_back } else { model.current - rev_back };
-                let rev = if rev_back == -2 { 0 } else { rev };
-                let req = RangeRequest { key: KEYS[key], range_end: end_bytes(end), revision: rev, limit, keys_only, count_only };
+            Op::Range {
+                key,
+                end,
+                rev_back,
+                limit,
+                keys_only,
+                count_only,
+            } => {
+                // -2: "current" (0); -1: one in the future; else rev_back below current.
+                let rev = if rev_back == -2 {
+                    0
+                } else {
+                    model.current - rev_back
+                };
+                let req = RangeRequest {
+                    key: KEYS[key],
+                    range_end: end_bytes(end),
+                    revision: rev,
+                    limit,
+                    keys_only,
+                    count_only,
+                };
                 let got = store.range(&req);
                 match model.resolve(rev, model.current) {
                     Ok(r) => {
                         let got = got.expect("range");
-                        let (kvs, count, more) = model.range(&req, &model.snapshots[&r.max(1)], model.current);
-                        assert_eq!((got.kvs, got.count, got.more, got.revision), (kvs, count, more, model.current));
+                        let (kvs, count, more) =
+                            model.range(&req, &model.snapshots[&r.max(1)], model.current);
+                        assert_eq!(
+                            (got.kvs, got.count, got.more, got.revision),
+                            (kvs, count, more, model.current)
+                        );
                     }
                     Err(kind) => assert_eq!(err_kind(&got.expect_err("range must fail")), kind),
                 }
             }
-            Op::Events { key, end, start_back, max } => {
+            Op::Events {
+                key,
+                end,
+                start_back,
+                max,
+            } => {
                 let start = model.current + 1 - start_back;
                 let got = store.events_since(KEYS[key], end_bytes(end), start, max);
                 if start > 0 && start < model.compact {
                     assert_eq!(err_kind(&got.expect_err("events must fail")), "compacted");
                 } else {
-                    assert_eq!(got.expect("events"), model.events(KEYS[key], end_bytes(end), start, max));
+                    assert_eq!(
+                        got.expect("events"),
+                        model.events(KEYS[key], end_bytes(end), start, max)
+                    );
                 }
             }
             Op::Hash { rev_back } => {
                 let rev = model.current - rev_back;
                 match model.resolve(rev, model.current) {
-                    Ok(r) => assert_eq!(store.hash_kv(rev).expect("hash"), (model.hash(r), model.compact)),
-                    Err(kind) => assert_eq!(err_kind(&store.hash_kv(rev).expect_err("hash must fail")), kind),
+                    Ok(r) => assert_eq!(
+                        store.hash_kv(rev).expect("hash"),
+                        (model.hash(r), model.compact)
+                    ),
+                    Err(kind) => assert_eq!(
+                        err_kind(&store.hash_kv(rev).expect_err("hash must fail")),
+                        kind
+                    ),
                 }
             }
         }
@@ -424,7 +552,7 @@ fn run(ops: Vec<Op>, segment_bytes: u64, clean_live_ratio: f64) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn store_matches_model(

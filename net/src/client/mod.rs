@@ -251,13 +251,11 @@ struct Inner {
     redial: tokio::sync::Mutex<()>,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.endpoint.close(VarInt::from_u32(0), b"client dropped");
-    }
-}
-
 /// A connection to an etcq cluster; cheap to clone, clones share it.
+///
+/// Watch and keep-alive sessions keep the connection open on their own, so
+/// they outlive the last `Client` clone; the connection closes when nothing
+/// uses it any more.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,

@@ -15,10 +15,14 @@ impl<D: Disk> MvccStore<D> {
     /// is queued for [`compact_step`](Self::compact_step).
     pub fn compact(&mut self, revision: i64) -> Result<(), MvccError> {
         if revision <= self.compact_revision {
-            return Err(MvccError::Compacted { compact_revision: self.compact_revision });
+            return Err(MvccError::Compacted {
+                compact_revision: self.compact_revision,
+            });
         }
         if revision > self.current_revision {
-            return Err(MvccError::FutureRev { current_revision: self.current_revision });
+            return Err(MvccError::FutureRev {
+                current_revision: self.current_revision,
+            });
         }
         self.compact_revision = revision;
         self.compaction.index_cursor = Some(Bound::Unbounded);
@@ -40,8 +44,12 @@ impl<D: Disk> MvccStore<D> {
                 Bound::Excluded(k) => Bound::Excluded(&k[..]),
                 Bound::Included(k) => Bound::Included(&k[..]),
             };
-            let keys: Vec<Box<[u8]>> =
-                self.index.range::<[u8], _>((bound, Bound::Unbounded)).take(budget).map(|(k, _)| k.clone()).collect();
+            let keys: Vec<Box<[u8]>> = self
+                .index
+                .range::<[u8], _>((bound, Bound::Unbounded))
+                .take(budget)
+                .map(|(k, _)| k.clone())
+                .collect();
             for k in &keys {
                 self.compact_key(k);
             }
@@ -78,8 +86,17 @@ impl<D: Disk> MvccStore<D> {
     /// Processes the next record of the segment being cleaned, or retires the
     /// segment at its end.
     fn clean_one_record(&mut self) -> Result<(), MvccError> {
-        let (seg_id, off) = self.compaction.cleaning.expect("a segment is being cleaned");
-        let data = match &self.segs.segs.get(&seg_id).expect("the segment being cleaned exists").data {
+        let (seg_id, off) = self
+            .compaction
+            .cleaning
+            .expect("a segment is being cleaned");
+        let data = match &self
+            .segs
+            .segs
+            .get(&seg_id)
+            .expect("the segment being cleaned exists")
+            .data
+        {
             SegData::Mapped(b) => b.clone(),
             SegData::Memory(_) => unreachable!("only mapped segments are cleaned"),
         };
@@ -95,8 +112,12 @@ impl<D: Disk> MvccStore<D> {
         })?;
         self.compaction.cleaning = Some((seg_id, off + rec.len));
         let compact = self.compact_revision;
-        let Some(list) = self.index.get_mut(rec.key) else { return Ok(()) };
-        let Some(i) = list.find(rec.meta.main, rec.meta.sub) else { return Ok(()) };
+        let Some(list) = self.index.get_mut(rec.key) else {
+            return Ok(());
+        };
+        let Some(i) = list.find(rec.meta.main, rec.meta.sub) else {
+            return Ok(());
+        };
         let e = list.as_slice()[i];
         if e.loc.seg != seg_id || e.loc.off as usize != off {
             return Ok(()); // a stale copy
@@ -105,12 +126,18 @@ impl<D: Disk> MvccStore<D> {
             // Live, or the tombstone that must outlive older dead puts: copy forward.
             let new_loc = self.segs.append_raw(&data[off..off + rec.len]);
             list.as_mut_slice()[i].loc = new_loc;
-            let seg = self.segs.segs.get_mut(&seg_id).expect("the segment being cleaned exists");
+            let seg = self
+                .segs
+                .segs
+                .get_mut(&seg_id)
+                .expect("the segment being cleaned exists");
             seg.live_bytes -= u64::from(e.loc.len);
         } else {
             let segs = &mut self.segs.segs;
             let keep = list.remove_dead_put(i, compact, |t| {
-                segs.get_mut(&t.loc.seg).expect("entries point at live segments").live_bytes -= u64::from(t.loc.len);
+                segs.get_mut(&t.loc.seg)
+                    .expect("entries point at live segments")
+                    .live_bytes -= u64::from(t.loc.len);
             });
             if !keep {
                 self.index.remove(rec.key);
@@ -122,10 +149,14 @@ impl<D: Disk> MvccStore<D> {
     /// Compacts the history of `key` at the compact revision.
     fn compact_key(&mut self, key: &[u8]) {
         let compact = self.compact_revision;
-        let Some(list) = self.index.get_mut(key) else { return };
+        let Some(list) = self.index.get_mut(key) else {
+            return;
+        };
         let segs = &mut self.segs.segs;
         let keep = list.compact(compact, |e| {
-            let seg = segs.get_mut(&e.loc.seg).expect("entries point at live segments");
+            let seg = segs
+                .get_mut(&e.loc.seg)
+                .expect("entries point at live segments");
             seg.live_bytes -= u64::from(e.loc.len);
         });
         if !keep {

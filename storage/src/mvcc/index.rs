@@ -61,7 +61,10 @@ pub(crate) enum EntryList {
 impl EntryList {
     /// Builds a list from entries sorted by revision; `None` if empty.
     pub(crate) fn from_vec(mut v: Vec<Entry>) -> Option<EntryList> {
-        debug_assert!(v.windows(2).all(|w| w[0].rev() < w[1].rev()), "entries ascend");
+        debug_assert!(
+            v.windows(2).all(|w| w[0].rev() < w[1].rev()),
+            "entries ascend"
+        );
         match v.len() {
             0 => None,
             1 => Some(EntryList::One(v.pop().expect("one entry"))),
@@ -104,7 +107,10 @@ impl EntryList {
 
     /// Appends a newer change.
     pub(crate) fn push(&mut self, e: Entry) {
-        assert!(self.last().rev() < e.rev(), "changes of a key are appended in revision order");
+        assert!(
+            self.last().rev() < e.rev(),
+            "changes of a key are appended in revision order"
+        );
         assert!(!e.dead, "new changes are live");
         match self {
             EntryList::One(first) => *self = EntryList::Many(vec![*first, e]),
@@ -115,7 +121,9 @@ impl EntryList {
     /// The newest live change with `main <= rev`, tombstone or not.
     pub(crate) fn at(&self, rev: i64) -> Option<&Entry> {
         let live = self.live();
-        live.partition_point(|e| e.main <= rev).checked_sub(1).map(|i| &live[i])
+        live.partition_point(|e| e.main <= rev)
+            .checked_sub(1)
+            .map(|i| &live[i])
     }
 
     /// The version visible at `rev`: the newest change `<= rev` unless a tombstone.
@@ -125,7 +133,9 @@ impl EntryList {
 
     /// Index (in the whole list) of the change `(main, sub)`.
     pub(crate) fn find(&self, main: i64, sub: u32) -> Option<usize> {
-        self.as_slice().binary_search_by(|e| e.rev().cmp(&(main, sub))).ok()
+        self.as_slice()
+            .binary_search_by(|e| e.rev().cmp(&(main, sub)))
+            .ok()
     }
 
     /// How many leading *live* entries compaction at `compact` removes
@@ -164,9 +174,17 @@ impl EntryList {
 
     /// Removes the dead put at `i` (its record was dropped by cleaning), then
     /// normalizes. Returns `false` if the list is left empty.
-    pub(crate) fn remove_dead_put(&mut self, i: usize, compact: i64, uncount: impl FnMut(&Entry)) -> bool {
+    pub(crate) fn remove_dead_put(
+        &mut self,
+        i: usize,
+        compact: i64,
+        uncount: impl FnMut(&Entry),
+    ) -> bool {
         let e = self.as_slice()[i];
-        assert!(e.dead && !e.tombstone, "only dead puts are dropped by cleaning");
+        assert!(
+            e.dead && !e.tombstone,
+            "only dead puts are dropped by cleaning"
+        );
         match self {
             EntryList::One(_) => unreachable!("a dead put is always followed by a newer change"),
             EntryList::Many(v) => {
@@ -182,9 +200,11 @@ impl EntryList {
     fn normalize(&mut self, compact: i64, mut uncount: impl FnMut(&Entry)) -> bool {
         let s = self.as_slice();
         let d = self.dead_count();
-        let needed = (d > 0 && s[d - 1].tombstone && s.get(d).is_none_or(|e| e.main > compact)).then(|| d - 1);
+        let needed = (d > 0 && s[d - 1].tombstone && s.get(d).is_none_or(|e| e.main > compact))
+            .then(|| d - 1);
         let has_dead_put = s[..d].iter().any(|e| !e.tombstone);
-        let keep = |i: usize, e: &Entry| !e.dead || !e.tombstone || (Some(i) == needed && has_dead_put);
+        let keep =
+            |i: usize, e: &Entry| !e.dead || !e.tombstone || (Some(i) == needed && has_dead_put);
         if s.iter().enumerate().all(|(i, e)| keep(i, e)) {
             return true;
         }
@@ -227,7 +247,10 @@ pub(crate) type Index = BTreeMap<Box<[u8]>, EntryList>;
 /// The key bounds of etcd's `(key, range_end)` forms: empty `range_end` is the
 /// single key, `"\0"` is every key `>= key`, otherwise `[key, range_end)`
 /// (empty when `range_end <= key`).
-pub(crate) fn key_bounds<'a>(key: &'a [u8], range_end: &'a [u8]) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+pub(crate) fn key_bounds<'a>(
+    key: &'a [u8],
+    range_end: &'a [u8],
+) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
     if range_end.is_empty() {
         (Bound::Included(key), Bound::Included(key))
     } else if range_end == b"\0" {
@@ -261,7 +284,11 @@ mod tests {
             create_revision: 0,
             version: 0,
             lease: 0,
-            loc: Loc { seg: 1, off: 0, len: 60 },
+            loc: Loc {
+                seg: 1,
+                off: 0,
+                len: 60,
+            },
         }
     }
 
@@ -287,7 +314,10 @@ mod tests {
     #[test]
     fn compaction_rule_keeps_newest_live_change_and_drops_dead_generations() {
         let l = list(&[(2, false), (3, false), (4, true), (6, false)]);
-        assert_eq!([1, 2, 3, 4, 5, 6].map(|c| l.compactable(c)), [0, 0, 1, 3, 3, 3]);
+        assert_eq!(
+            [1, 2, 3, 4, 5, 6].map(|c| l.compactable(c)),
+            [0, 0, 1, 3, 3, 3]
+        );
     }
 
     #[test]
@@ -310,9 +340,18 @@ mod tests {
 
     #[test]
     fn range_end_forms() {
-        assert_eq!(key_bounds(b"a", b""), (Bound::Included(&b"a"[..]), Bound::Included(&b"a"[..])));
-        assert_eq!(key_bounds(b"a", b"\0"), (Bound::Included(&b"a"[..]), Bound::Unbounded));
-        assert_eq!(key_bounds(b"b", b"a"), (Bound::Included(&b"b"[..]), Bound::Excluded(&b"b"[..])));
+        assert_eq!(
+            key_bounds(b"a", b""),
+            (Bound::Included(&b"a"[..]), Bound::Included(&b"a"[..]))
+        );
+        assert_eq!(
+            key_bounds(b"a", b"\0"),
+            (Bound::Included(&b"a"[..]), Bound::Unbounded)
+        );
+        assert_eq!(
+            key_bounds(b"b", b"a"),
+            (Bound::Included(&b"b"[..]), Bound::Excluded(&b"b"[..]))
+        );
     }
 
     #[test]

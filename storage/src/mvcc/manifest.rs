@@ -25,8 +25,14 @@ pub(crate) struct Manifest {
 
 impl Manifest {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        assert!(!self.segments.is_empty(), "a manifest names at least the active segment");
-        assert!(self.segments.windows(2).all(|w| w[0].id < w[1].id), "segment ids ascend");
+        assert!(
+            !self.segments.is_empty(),
+            "a manifest names at least the active segment"
+        );
+        assert!(
+            self.segments.windows(2).all(|w| w[0].id < w[1].id),
+            "segment ids ascend"
+        );
         let mut body = Vec::with_capacity(40 + self.meta.len() + 16 * self.segments.len());
         body.extend_from_slice(&self.applied_index.to_le_bytes());
         body.extend_from_slice(&self.current_revision.to_le_bytes());
@@ -43,7 +49,9 @@ impl Manifest {
         let mut out = Vec::with_capacity(PREFIX_BYTES + body.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-        out.extend_from_slice(&(u32::try_from(body.len()).expect("manifest below 4 GiB")).to_le_bytes());
+        out.extend_from_slice(
+            &(u32::try_from(body.len()).expect("manifest below 4 GiB")).to_le_bytes(),
+        );
         out.extend_from_slice(&body);
         out
     }
@@ -59,12 +67,23 @@ impl Manifest {
         let crc = u32::from_le_bytes(buf[8..12].try_into().expect("4 bytes"));
         let body_len = u32::from_le_bytes(buf[12..16].try_into().expect("4 bytes")) as usize;
         if buf.len() != PREFIX_BYTES + body_len {
-            return Err((12, format!("manifest body length {body_len} disagrees with file length {}", buf.len())));
+            return Err((
+                12,
+                format!(
+                    "manifest body length {body_len} disagrees with file length {}",
+                    buf.len()
+                ),
+            ));
         }
         let body = &buf[PREFIX_BYTES..];
         let computed = crc32fast::hash(body);
         if computed != crc {
-            return Err((8, format!("manifest checksum mismatch (stored {crc:#010x}, computed {computed:#010x})")));
+            return Err((
+                8,
+                format!(
+                    "manifest checksum mismatch (stored {crc:#010x}, computed {computed:#010x})"
+                ),
+            ));
         }
         let mut r = Reader { buf: body, pos: 0 };
         let err = |r: &Reader<'_>, why: &str| ((PREFIX_BYTES + r.pos) as u64, why.to_string());
@@ -72,7 +91,10 @@ impl Manifest {
         let current_revision = r.u64().ok_or_else(|| err(&r, "truncated"))? as i64;
         let compact_revision = r.u64().ok_or_else(|| err(&r, "truncated"))? as i64;
         let meta_len = r.u32().ok_or_else(|| err(&r, "truncated"))? as usize;
-        let meta = r.bytes(meta_len).ok_or_else(|| err(&r, "truncated meta"))?.to_vec();
+        let meta = r
+            .bytes(meta_len)
+            .ok_or_else(|| err(&r, "truncated meta"))?
+            .to_vec();
         let count = r.u32().ok_or_else(|| err(&r, "truncated"))? as usize;
         let mut segments = Vec::new();
         for _ in 0..count {
@@ -84,12 +106,21 @@ impl Manifest {
             return Err(err(&r, "trailing bytes"));
         }
         if segments.is_empty() || !segments.windows(2).all(|w| w[0].id < w[1].id) {
-            return Err((PREFIX_BYTES as u64, "segment list empty or not ascending".into()));
+            return Err((
+                PREFIX_BYTES as u64,
+                "segment list empty or not ascending".into(),
+            ));
         }
         if current_revision < 1 || compact_revision < 0 || compact_revision > current_revision {
             return Err((PREFIX_BYTES as u64, "revisions out of range".into()));
         }
-        Ok(Manifest { applied_index, current_revision, compact_revision, meta, segments })
+        Ok(Manifest {
+            applied_index,
+            current_revision,
+            compact_revision,
+            meta,
+            segments,
+        })
     }
 }
 
@@ -124,8 +155,14 @@ mod tests {
             compact_revision: 3,
             meta: b"opaque".to_vec(),
             segments: vec![
-                ManifestSegment { id: 2, durable_len: 100 },
-                ManifestSegment { id: 5, durable_len: 16 },
+                ManifestSegment {
+                    id: 2,
+                    durable_len: 100,
+                },
+                ManifestSegment {
+                    id: 5,
+                    durable_len: 16,
+                },
             ],
         }
     }

@@ -35,5 +35,6 @@ mod types;
 pub use store::MvccStore;
 pub use txn::WriteTxn;
 pub use types::{
-    Event, EventKind, KeyValue, MvccError, MvccOptions, RangeRequest, RangeResult, SEGMENT_BYTES_MAX,
+    Event, EventKind, KeyValue, MvccError, MvccOptions, RangeRequest, RangeResult,
+    SEGMENT_BYTES_MAX,
 };

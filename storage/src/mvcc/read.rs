@@ -17,29 +17,44 @@ impl<D: Disk> MvccStore<D> {
 
     /// A range read where `current` is the newest readable revision (a write
     /// txn that changed something reads at its own revision).
-    pub(crate) fn range_at(&self, req: &RangeRequest, current: i64) -> Result<RangeResult, MvccError> {
+    pub(crate) fn range_at(
+        &self,
+        req: &RangeRequest,
+        current: i64,
+    ) -> Result<RangeResult, MvccError> {
         let rev = self.check_read_revision(req.revision, current)?;
         let mut kvs = Vec::new();
         let mut count = 0;
         for (key, list) in key_range(&self.index, req.key, req.range_end) {
-            let Some(e) = list.visible_at(rev) else { continue };
+            let Some(e) = list.visible_at(rev) else {
+                continue;
+            };
             count += 1;
             if !req.count_only && (req.limit == 0 || kvs.len() < req.limit) {
                 kvs.push(self.kv_of(key, e, req.keys_only)?);
             }
         }
         let more = !req.count_only && req.limit > 0 && count > req.limit;
-        Ok(RangeResult { kvs, count, more, revision: current })
+        Ok(RangeResult {
+            kvs,
+            count,
+            more,
+            revision: current,
+        })
     }
 
     /// Resolves a requested revision (`<= 0`: `current`) and checks its bounds.
     fn check_read_revision(&self, requested: i64, current: i64) -> Result<i64, MvccError> {
         let rev = if requested <= 0 { current } else { requested };
         if rev > current {
-            return Err(MvccError::FutureRev { current_revision: current });
+            return Err(MvccError::FutureRev {
+                current_revision: current,
+            });
         }
         if rev < self.compact_revision {
-            return Err(MvccError::Compacted { compact_revision: self.compact_revision });
+            return Err(MvccError::Compacted {
+                compact_revision: self.compact_revision,
+            });
         }
         Ok(rev)
     }
@@ -58,9 +73,15 @@ impl<D: Disk> MvccStore<D> {
         max_events: usize,
     ) -> Result<(Vec<Event>, i64), MvccError> {
         let current = self.current_revision;
-        let start = if start_revision <= 0 { current + 1 } else { start_revision };
+        let start = if start_revision <= 0 {
+            current + 1
+        } else {
+            start_revision
+        };
         if start < self.compact_revision {
-            return Err(MvccError::Compacted { compact_revision: self.compact_revision });
+            return Err(MvccError::Compacted {
+                compact_revision: self.compact_revision,
+            });
         }
         if start > current {
             return Ok((Vec::new(), start));
@@ -89,7 +110,11 @@ impl<D: Disk> MvccStore<D> {
                 end = found.partition_point(|&(_, list, i)| list.as_slice()[i].main <= cut_main);
             }
         }
-        let next = if end < found.len() { found[end].1.as_slice()[found[end].2].main } else { current + 1 };
+        let next = if end < found.len() {
+            found[end].1.as_slice()[found[end].2].main
+        } else {
+            current + 1
+        };
         let mut events = Vec::with_capacity(end);
         for &(k, list, i) in &found[..end] {
             events.push(self.watch_event(k, list, i)?);
@@ -111,11 +136,23 @@ impl<D: Disk> MvccStore<D> {
             }
         };
         if e.tombstone {
-            Ok(Event { kind: EventKind::Delete, kv: delete_kv(key, e.main), prev_kv: prev(self)? })
+            Ok(Event {
+                kind: EventKind::Delete,
+                kv: delete_kv(key, e.main),
+                prev_kv: prev(self)?,
+            })
         } else {
             let kv = self.kv_of(key, e, false)?;
-            let prev_kv = if kv.create_revision == kv.mod_revision { None } else { prev(self)? };
-            Ok(Event { kind: EventKind::Put, kv, prev_kv })
+            let prev_kv = if kv.create_revision == kv.mod_revision {
+                None
+            } else {
+                prev(self)?
+            };
+            Ok(Event {
+                kind: EventKind::Put,
+                kv,
+                prev_kv,
+            })
         }
     }
 
@@ -127,8 +164,16 @@ impl<D: Disk> MvccStore<D> {
         let compact = self.compact_revision;
         let mut h = crc32fast::Hasher::new();
         for (key, list) in self.index.iter() {
-            for e in list.live().iter().filter(|e| e.main > compact && e.main <= rev) {
-                let value = if e.tombstone { Bytes::new() } else { self.kv_of(key, e, false)?.value };
+            for e in list
+                .live()
+                .iter()
+                .filter(|e| e.main > compact && e.main <= rev)
+            {
+                let value = if e.tombstone {
+                    Bytes::new()
+                } else {
+                    self.kv_of(key, e, false)?.value
+                };
                 hash_change(&mut h, key, &value, e);
             }
         }
@@ -148,7 +193,11 @@ impl<D: Disk> MvccStore<D> {
 
 /// The key-value of a delete event, as etcd's watch delivers it.
 pub(crate) fn delete_kv(key: &[u8], main: i64) -> KeyValue {
-    KeyValue { key: Bytes::copy_from_slice(key), mod_revision: main, ..KeyValue::default() }
+    KeyValue {
+        key: Bytes::copy_from_slice(key),
+        mod_revision: main,
+        ..KeyValue::default()
+    }
 }
 
 fn hash_change(h: &mut crc32fast::Hasher, key: &[u8], value: &[u8], e: &Entry) {

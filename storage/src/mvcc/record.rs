@@ -44,11 +44,20 @@ pub(crate) fn record_len(key_len: usize, value_len: usize) -> usize {
 }
 
 /// Appends one record to `out`; returns its length.
-pub(crate) fn encode_record(out: &mut Vec<u8>, meta: &RecordMeta, key: &[u8], value: &[u8]) -> usize {
+pub(crate) fn encode_record(
+    out: &mut Vec<u8>,
+    meta: &RecordMeta,
+    key: &[u8],
+    value: &[u8],
+) -> usize {
     assert!(!key.is_empty(), "records never have an empty key");
-    assert!(!meta.tombstone || value.is_empty(), "a tombstone carries no value");
+    assert!(
+        !meta.tombstone || value.is_empty(),
+        "a tombstone carries no value"
+    );
     let len = record_len(key.len(), value.len());
-    let len_u32 = u32::try_from(len).expect("record length fits u32 (request size limits are far below)");
+    let len_u32 =
+        u32::try_from(len).expect("record length fits u32 (request size limits are far below)");
     let start = out.len();
     out.reserve(len);
     out.extend_from_slice(&[0; 4]); // crc, filled below
@@ -87,7 +96,10 @@ impl std::fmt::Display for DecodeError {
             DecodeError::Truncated => write!(f, "record truncated"),
             DecodeError::Malformed(why) => write!(f, "malformed record: {why}"),
             DecodeError::Checksum { stored, computed } => {
-                write!(f, "record checksum mismatch (stored {stored:#010x}, computed {computed:#010x})")
+                write!(
+                    f,
+                    "record checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+                )
             }
         }
     }
@@ -127,8 +139,14 @@ pub(crate) fn decode_record(buf: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
     if key_len == 0 {
         return Err(DecodeError::Malformed("empty key"));
     }
-    if RECORD_HEADER_BYTES.checked_add(key_len).and_then(|n| n.checked_add(value_len)) != Some(len) {
-        return Err(DecodeError::Malformed("key and value lengths disagree with record length"));
+    if RECORD_HEADER_BYTES
+        .checked_add(key_len)
+        .and_then(|n| n.checked_add(value_len))
+        != Some(len)
+    {
+        return Err(DecodeError::Malformed(
+            "key and value lengths disagree with record length",
+        ));
     }
     let meta = RecordMeta {
         main: i64_at(buf, 8),
@@ -145,7 +163,12 @@ pub(crate) fn decode_record(buf: &[u8]) -> Result<RecordRef<'_>, DecodeError> {
         return Err(DecodeError::Malformed("tombstone with a value"));
     }
     let key_end = RECORD_HEADER_BYTES + key_len;
-    Ok(RecordRef { meta, key: &buf[RECORD_HEADER_BYTES..key_end], value: &buf[key_end..len], len })
+    Ok(RecordRef {
+        meta,
+        key: &buf[RECORD_HEADER_BYTES..key_end],
+        value: &buf[key_end..len],
+        len,
+    })
 }
 
 /// Encodes a segment header.
@@ -175,7 +198,14 @@ mod tests {
     use super::*;
 
     fn meta() -> RecordMeta {
-        RecordMeta { main: 7, sub: 3, tombstone: false, create_revision: 5, version: 2, lease: 99 }
+        RecordMeta {
+            main: 7,
+            sub: 3,
+            tombstone: false,
+            create_revision: 5,
+            version: 2,
+            lease: 99,
+        }
     }
 
     #[test]

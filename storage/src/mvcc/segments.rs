@@ -26,8 +26,15 @@ pub(crate) fn parse_segment_file_name(name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
-pub(crate) fn storage_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> MvccError + 'a {
-    move |source| MvccError::Storage { op, path: path.to_path_buf(), source }
+pub(crate) fn storage_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> MvccError + 'a {
+    move |source| MvccError::Storage {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The bytes of a segment.
@@ -92,7 +99,15 @@ pub(crate) struct Segments<D: Disk> {
 
 impl<D: Disk> Segments<D> {
     pub(crate) fn new(disk: D, dir: PathBuf, segment_bytes: u64) -> Self {
-        Segments { disk, dir, segment_bytes, segs: BTreeMap::new(), active: 0, retired: Vec::new(), retired_bytes: 0 }
+        Segments {
+            disk,
+            dir,
+            segment_bytes,
+            segs: BTreeMap::new(),
+            active: 0,
+            retired: Vec::new(),
+            retired_bytes: 0,
+        }
     }
 
     pub(crate) fn path(&self, id: u32) -> PathBuf {
@@ -101,7 +116,10 @@ impl<D: Disk> Segments<D> {
 
     /// Adds a segment loaded at open. The last one added is the active one.
     pub(crate) fn add_loaded(&mut self, id: u32, data: SegData, file: Option<D::File>) {
-        assert!(id > self.active, "segments are loaded in ascending id order");
+        assert!(
+            id > self.active,
+            "segments are loaded in ascending id order"
+        );
         if let Some(prev) = self.segs.get_mut(&self.active) {
             prev.sealed = true;
         }
@@ -112,7 +130,15 @@ impl<D: Disk> Segments<D> {
         let sealed = matches!(data, SegData::Mapped(_));
         self.segs.insert(
             id,
-            Segment { data, written, unsynced: false, file, sealed, new_file: false, live_bytes: 0 },
+            Segment {
+                data,
+                written,
+                unsynced: false,
+                file,
+                sealed,
+                new_file: false,
+                live_bytes: 0,
+            },
         );
         self.active = id;
     }
@@ -161,25 +187,40 @@ impl<D: Disk> Segments<D> {
     pub(crate) fn append(&mut self, meta: &RecordMeta, key: &[u8], value: &[u8]) -> Loc {
         self.reserve(record::record_len(key.len(), value.len()));
         let (seg_id, seg, off) = self.active_buf();
-        let SegData::Memory(buf) = &mut seg.data else { unreachable!("the active segment is in memory") };
+        let SegData::Memory(buf) = &mut seg.data else {
+            unreachable!("the active segment is in memory")
+        };
         let len = record::encode_record(buf, meta, key, value);
         seg.live_bytes += len as u64;
-        Loc { seg: seg_id, off: u32::try_from(off).expect("segment offsets fit u32"), len: len as u32 }
+        Loc {
+            seg: seg_id,
+            off: u32::try_from(off).expect("segment offsets fit u32"),
+            len: len as u32,
+        }
     }
 
     /// Appends a verified record verbatim (log cleaning).
     pub(crate) fn append_raw(&mut self, rec: &[u8]) -> Loc {
         self.reserve(rec.len());
         let (seg_id, seg, off) = self.active_buf();
-        let SegData::Memory(buf) = &mut seg.data else { unreachable!("the active segment is in memory") };
+        let SegData::Memory(buf) = &mut seg.data else {
+            unreachable!("the active segment is in memory")
+        };
         buf.extend_from_slice(rec);
         seg.live_bytes += rec.len() as u64;
-        Loc { seg: seg_id, off: u32::try_from(off).expect("segment offsets fit u32"), len: rec.len() as u32 }
+        Loc {
+            seg: seg_id,
+            off: u32::try_from(off).expect("segment offsets fit u32"),
+            len: rec.len() as u32,
+        }
     }
 
     /// The raw bytes of the record at `loc`.
     pub(crate) fn raw(&self, loc: Loc) -> &[u8] {
-        let seg = self.segs.get(&loc.seg).expect("index entries point at live segments");
+        let seg = self
+            .segs
+            .get(&loc.seg)
+            .expect("index entries point at live segments");
         let start = loc.off as usize;
         &seg.bytes()[start..start + loc.len as usize]
     }
@@ -195,13 +236,20 @@ impl<D: Disk> Segments<D> {
     }
 
     pub(crate) fn corrupt(&self, loc: Loc, reason: String) -> MvccError {
-        MvccError::Corrupt { path: self.path(loc.seg), offset: u64::from(loc.off), reason }
+        MvccError::Corrupt {
+            path: self.path(loc.seg),
+            offset: u64::from(loc.off),
+            reason,
+        }
     }
 
     /// `len` bytes at `off` inside segment `seg` as `Bytes`: a zero-copy slice
     /// of a mapped segment, a copy from a buffered one.
     pub(crate) fn slice(&self, seg: u32, off: usize, len: usize) -> Bytes {
-        let s = self.segs.get(&seg).expect("index entries point at live segments");
+        let s = self
+            .segs
+            .get(&seg)
+            .expect("index entries point at live segments");
         match &s.data {
             SegData::Mapped(b) => b.slice(off..off + len),
             SegData::Memory(v) => Bytes::copy_from_slice(&v[off..off + len]),
@@ -220,7 +268,12 @@ impl<D: Disk> Segments<D> {
 
     /// Writes every buffered byte to its file, and maps sealed segments.
     pub(crate) async fn flush(&mut self) -> Result<(), MvccError> {
-        let ids: Vec<u32> = self.segs.iter().filter(|(_, s)| !s.is_mapped()).map(|(id, _)| *id).collect();
+        let ids: Vec<u32> = self
+            .segs
+            .iter()
+            .filter(|(_, s)| !s.is_mapped())
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
             let path = self.path(id);
             let seg = self.segs.get_mut(&id).expect("listed above");
@@ -232,7 +285,9 @@ impl<D: Disk> Segments<D> {
                     .map_err(storage_err("create segment", &path))?;
                 // A new segment: nothing of an older file by this name may survive.
                 debug_assert_eq!(seg.written, 0, "only new segments lack a file");
-                f.truncate(0).await.map_err(storage_err("truncate segment", &path))?;
+                f.truncate(0)
+                    .await
+                    .map_err(storage_err("truncate segment", &path))?;
                 seg.file = Some(f);
             }
             let file = seg.file.as_ref().expect("opened above");
@@ -244,7 +299,11 @@ impl<D: Disk> Segments<D> {
                 seg.unsynced = true;
             }
             if seg.sealed {
-                let mapped = self.disk.map(&path).await.map_err(storage_err("map segment", &path))?;
+                let mapped = self
+                    .disk
+                    .map(&path)
+                    .await
+                    .map_err(storage_err("map segment", &path))?;
                 if mapped.len() < seg.len() || mapped[..seg.len()] != *seg.bytes() {
                     return Err(MvccError::Corrupt {
                         path,
@@ -265,9 +324,14 @@ impl<D: Disk> Segments<D> {
         for (&id, seg) in self.segs.iter_mut() {
             debug_assert_eq!(seg.written, seg.len(), "sync follows flush");
             if seg.unsynced {
-                let file = seg.file.as_ref().expect("a segment with unsynced bytes has its file open");
+                let file = seg
+                    .file
+                    .as_ref()
+                    .expect("a segment with unsynced bytes has its file open");
                 let path = self.dir.join(segment_file_name(id));
-                file.sync_data().await.map_err(storage_err("fsync segment", &path))?;
+                file.sync_data()
+                    .await
+                    .map_err(storage_err("fsync segment", &path))?;
                 seg.unsynced = false;
             }
             if seg.sealed {
@@ -276,7 +340,10 @@ impl<D: Disk> Segments<D> {
             new_files |= std::mem::take(&mut seg.new_file);
         }
         if new_files {
-            self.disk.sync_dir(&self.dir).await.map_err(storage_err("fsync dir", &self.dir))?;
+            self.disk
+                .sync_dir(&self.dir)
+                .await
+                .map_err(storage_err("fsync dir", &self.dir))?;
         }
         Ok(())
     }
@@ -285,7 +352,10 @@ impl<D: Disk> Segments<D> {
     pub(crate) fn manifest_segments(&self) -> Vec<super::manifest::ManifestSegment> {
         self.segs
             .iter()
-            .map(|(&id, s)| super::manifest::ManifestSegment { id: u64::from(id), durable_len: s.len() as u64 })
+            .map(|(&id, s)| super::manifest::ManifestSegment {
+                id: u64::from(id),
+                durable_len: s.len() as u64,
+            })
             .collect()
     }
 
@@ -293,7 +363,10 @@ impl<D: Disk> Segments<D> {
     pub(crate) async fn delete_retired(&mut self) -> Result<(), MvccError> {
         while let Some(&id) = self.retired.last() {
             let path = self.path(id);
-            self.disk.remove(&path).await.map_err(storage_err("remove segment", &path))?;
+            self.disk
+                .remove(&path)
+                .await
+                .map_err(storage_err("remove segment", &path))?;
             self.retired.pop();
         }
         self.retired_bytes = 0;

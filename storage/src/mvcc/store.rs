@@ -57,7 +57,11 @@ impl<D: Disk> std::fmt::Debug for MvccStore<D> {
 }
 
 fn corrupt(path: &Path, offset: u64, reason: impl Into<String>) -> MvccError {
-    MvccError::Corrupt { path: path.to_path_buf(), offset, reason: reason.into() }
+    MvccError::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        reason: reason.into(),
+    }
 }
 
 impl<D: Disk> MvccStore<D> {
@@ -65,12 +69,21 @@ impl<D: Disk> MvccStore<D> {
     /// checkpoint and drops everything written after it (docs/mvcc.md §5).
     pub async fn open(disk: D, dir: &Path, opts: MvccOptions) -> Result<Self, MvccError> {
         assert!(
-            opts.segment_bytes > SEGMENT_HEADER_BYTES as u64 && opts.segment_bytes <= SEGMENT_BYTES_MAX,
+            opts.segment_bytes > SEGMENT_HEADER_BYTES as u64
+                && opts.segment_bytes <= SEGMENT_BYTES_MAX,
             "segment_bytes out of range"
         );
-        assert!(opts.clean_live_ratio >= 0.0 && opts.clean_live_ratio <= 1.0, "clean_live_ratio in [0, 1]");
-        disk.create_dir_all(dir).await.map_err(storage_err("create dir", dir))?;
-        let names = disk.read_dir(dir).await.map_err(storage_err("read dir", dir))?;
+        assert!(
+            opts.clean_live_ratio >= 0.0 && opts.clean_live_ratio <= 1.0,
+            "clean_live_ratio in [0, 1]"
+        );
+        disk.create_dir_all(dir)
+            .await
+            .map_err(storage_err("create dir", dir))?;
+        let names = disk
+            .read_dir(dir)
+            .await
+            .map_err(storage_err("read dir", dir))?;
         let manifest_path = dir.join(MANIFEST_FILE);
         let mut seg_files = Vec::new();
         let mut has_manifest = false;
@@ -99,34 +112,78 @@ impl<D: Disk> MvccStore<D> {
         }
         // Load every named segment: the last one into memory (it stays active), the others mapped.
         let mut loaded: Vec<(u32, SegData, Option<D::File>)> = Vec::new();
-        let last_id = manifest.segments.last().expect("manifests name at least one segment").id;
+        let last_id = manifest
+            .segments
+            .last()
+            .expect("manifests name at least one segment")
+            .id;
         for ms in &manifest.segments {
-            let id = u32::try_from(ms.id).map_err(|_| corrupt(&manifest_path, 0, "segment id above 2^32"))?;
+            let id = u32::try_from(ms.id)
+                .map_err(|_| corrupt(&manifest_path, 0, "segment id above 2^32"))?;
             let path = dir.join(segment_file_name(id));
-            if !disk.exists(&path).await.map_err(storage_err("stat", &path))? {
-                return Err(corrupt(&path, 0, "segment named by the manifest is missing"));
+            if !disk
+                .exists(&path)
+                .await
+                .map_err(storage_err("stat", &path))?
+            {
+                return Err(corrupt(
+                    &path,
+                    0,
+                    "segment named by the manifest is missing",
+                ));
             }
-            let rw = OpenOptions { create: false, write: true, direct: false };
-            let file = disk.open(&path, rw).await.map_err(storage_err("open segment", &path))?;
-            let len = file.len().await.map_err(storage_err("stat segment", &path))?;
+            let rw = OpenOptions {
+                create: false,
+                write: true,
+                direct: false,
+            };
+            let file = disk
+                .open(&path, rw)
+                .await
+                .map_err(storage_err("open segment", &path))?;
+            let len = file
+                .len()
+                .await
+                .map_err(storage_err("stat segment", &path))?;
             if len < ms.durable_len {
-                return Err(corrupt(&path, len, format!("segment shorter than its durable length {}", ms.durable_len)));
+                return Err(corrupt(
+                    &path,
+                    len,
+                    format!("segment shorter than its durable length {}", ms.durable_len),
+                ));
             }
             if len > ms.durable_len {
-                file.truncate(ms.durable_len).await.map_err(storage_err("truncate segment", &path))?;
+                file.truncate(ms.durable_len)
+                    .await
+                    .map_err(storage_err("truncate segment", &path))?;
             }
-            let durable = usize::try_from(ms.durable_len).map_err(|_| corrupt(&path, 0, "durable length"))?;
+            let durable =
+                usize::try_from(ms.durable_len).map_err(|_| corrupt(&path, 0, "durable length"))?;
             let (data, file) = if ms.id == last_id {
-                let buf = file.read_at(0, durable).await.map_err(storage_err("read segment", &path))?;
+                let buf = file
+                    .read_at(0, durable)
+                    .await
+                    .map_err(storage_err("read segment", &path))?;
                 if buf.len() != durable {
-                    return Err(corrupt(&path, buf.len() as u64, "short read of a durable segment"));
+                    return Err(corrupt(
+                        &path,
+                        buf.len() as u64,
+                        "short read of a durable segment",
+                    ));
                 }
                 (SegData::Memory(buf), Some(file))
             } else {
                 drop(file);
-                let map = disk.map(&path).await.map_err(storage_err("map segment", &path))?;
+                let map = disk
+                    .map(&path)
+                    .await
+                    .map_err(storage_err("map segment", &path))?;
                 if map.len() < durable {
-                    return Err(corrupt(&path, map.len() as u64, "mapped segment shorter than its durable length"));
+                    return Err(corrupt(
+                        &path,
+                        map.len() as u64,
+                        "mapped segment shorter than its durable length",
+                    ));
                 }
                 (SegData::Mapped(map.slice(..durable)), None)
             };
@@ -137,15 +194,22 @@ impl<D: Disk> MvccStore<D> {
             record::check_segment_header(bytes, ms.id).map_err(|why| corrupt(&path, 0, why))?;
             loaded.push((id, data, file));
         }
-        let (index, live_keys) = build_index(dir, &loaded, manifest.current_revision, manifest.compact_revision)?;
+        let (index, live_keys) = build_index(
+            dir,
+            &loaded,
+            manifest.current_revision,
+            manifest.compact_revision,
+        )?;
         let mut segs = Segments::new(disk.clone(), dir.to_path_buf(), opts.segment_bytes);
         for (id, data, file) in loaded {
             segs.add_loaded(id, data, file);
         }
         for list in index.values() {
             for e in list.as_slice().iter().filter(|e| e.counted()) {
-                segs.segs.get_mut(&e.loc.seg).expect("entries point at loaded segments").live_bytes +=
-                    u64::from(e.loc.len);
+                segs.segs
+                    .get_mut(&e.loc.seg)
+                    .expect("entries point at loaded segments")
+                    .live_bytes += u64::from(e.loc.len);
             }
         }
         info!(
@@ -183,10 +247,17 @@ impl<D: Disk> MvccStore<D> {
         // Only leftovers of a crash during the very first open may exist: header-only segments.
         for &id in seg_files {
             let p = dir.join(format!("{id:016x}.seg"));
-            let f = disk.open(&p, OpenOptions::READ).await.map_err(storage_err("open segment", &p))?;
+            let f = disk
+                .open(&p, OpenOptions::READ)
+                .await
+                .map_err(storage_err("open segment", &p))?;
             let len = f.len().await.map_err(storage_err("stat segment", &p))?;
             if len > SEGMENT_HEADER_BYTES as u64 {
-                return Err(corrupt(manifest_path, 0, format!("manifest missing while {} holds data", p.display())));
+                return Err(corrupt(
+                    manifest_path,
+                    0,
+                    format!("manifest missing while {} holds data", p.display()),
+                ));
             }
         }
         for &id in seg_files {
@@ -291,13 +362,25 @@ impl<D: Disk> MvccStore<D> {
         let tmp = self.dir.join(MANIFEST_TMP_FILE);
         let dst = self.dir.join(MANIFEST_FILE);
         {
-            let f = self.disk.open(&tmp, OpenOptions::CREATE_BUFFERED).await.map_err(storage_err("create", &tmp))?;
+            let f = self
+                .disk
+                .open(&tmp, OpenOptions::CREATE_BUFFERED)
+                .await
+                .map_err(storage_err("create", &tmp))?;
             f.truncate(0).await.map_err(storage_err("truncate", &tmp))?;
-            f.write_at(0, &bytes).await.map_err(storage_err("write", &tmp))?;
+            f.write_at(0, &bytes)
+                .await
+                .map_err(storage_err("write", &tmp))?;
             f.sync_data().await.map_err(storage_err("fsync", &tmp))?;
         }
-        self.disk.rename(&tmp, &dst).await.map_err(storage_err("rename", &tmp))?;
-        self.disk.sync_dir(&self.dir).await.map_err(storage_err("fsync dir", &self.dir))?;
+        self.disk
+            .rename(&tmp, &dst)
+            .await
+            .map_err(storage_err("rename", &tmp))?;
+        self.disk
+            .sync_dir(&self.dir)
+            .await
+            .map_err(storage_err("fsync dir", &self.dir))?;
         self.segs.delete_retired().await?;
         self.checkpoint_index = applied_index;
         self.checkpoint_meta = meta.to_vec();
@@ -305,7 +388,12 @@ impl<D: Disk> MvccStore<D> {
     }
 
     /// The key-value of `entry` (a put) under `key`; without value if `keys_only`.
-    pub(crate) fn kv_of(&self, key: &[u8], e: &Entry, keys_only: bool) -> Result<KeyValue, MvccError> {
+    pub(crate) fn kv_of(
+        &self,
+        key: &[u8],
+        e: &Entry,
+        keys_only: bool,
+    ) -> Result<KeyValue, MvccError> {
         debug_assert!(!e.tombstone, "tombstones have no key-value");
         if keys_only {
             return Ok(KeyValue {
@@ -318,13 +406,20 @@ impl<D: Disk> MvccStore<D> {
             });
         }
         let rec = self.segs.read(e.loc)?;
-        if rec.key != key || rec.meta.main != e.main || rec.meta.sub != e.sub || rec.meta.tombstone {
-            return Err(self.segs.corrupt(e.loc, "record does not match the index".into()));
+        if rec.key != key || rec.meta.main != e.main || rec.meta.sub != e.sub || rec.meta.tombstone
+        {
+            return Err(self
+                .segs
+                .corrupt(e.loc, "record does not match the index".into()));
         }
         let off = e.loc.off as usize;
         Ok(KeyValue {
-            key: self.segs.slice(e.loc.seg, off + record::RECORD_HEADER_BYTES, rec.key.len()),
-            value: self.segs.slice(e.loc.seg, off + rec.value_offset(), rec.value.len()),
+            key: self
+                .segs
+                .slice(e.loc.seg, off + record::RECORD_HEADER_BYTES, rec.key.len()),
+            value: self
+                .segs
+                .slice(e.loc.seg, off + rec.value_offset(), rec.value.len()),
             create_revision: rec.meta.create_revision,
             mod_revision: rec.meta.main,
             version: rec.meta.version,
@@ -334,7 +429,10 @@ impl<D: Disk> MvccStore<D> {
 }
 
 async fn read_manifest<D: Disk>(disk: &D, path: &Path) -> Result<Manifest, MvccError> {
-    let f = disk.open(path, OpenOptions::READ).await.map_err(storage_err("open", path))?;
+    let f = disk
+        .open(path, OpenOptions::READ)
+        .await
+        .map_err(storage_err("open", path))?;
     let len = f.len().await.map_err(storage_err("stat", path))?;
     let len = usize::try_from(len).map_err(|_| corrupt(path, 0, "manifest too large"))?;
     let buf = f.read_at(0, len).await.map_err(storage_err("read", path))?;
@@ -358,9 +456,14 @@ fn build_index<F>(
         let path = dir.join(segment_file_name(*id));
         let mut pos = SEGMENT_HEADER_BYTES;
         while pos < bytes.len() {
-            let rec = record::decode_record(&bytes[pos..]).map_err(|e| corrupt(&path, pos as u64, e.to_string()))?;
+            let rec = record::decode_record(&bytes[pos..])
+                .map_err(|e| corrupt(&path, pos as u64, e.to_string()))?;
             if rec.meta.main > current {
-                return Err(corrupt(&path, pos as u64, format!("record revision {} above checkpoint's", rec.meta.main)));
+                return Err(corrupt(
+                    &path,
+                    pos as u64,
+                    format!("record revision {} above checkpoint's", rec.meta.main),
+                ));
             }
             let m = rec.meta;
             recs.push((
@@ -373,7 +476,11 @@ fn build_index<F>(
                     sub: m.sub,
                     tombstone: m.tombstone,
                     dead: false,
-                    loc: Loc { seg: *id, off: pos as u32, len: rec.len as u32 },
+                    loc: Loc {
+                        seg: *id,
+                        off: pos as u32,
+                        len: rec.len as u32,
+                    },
                 },
             ));
             pos += rec.len;
@@ -391,12 +498,18 @@ fn build_index<F>(
             if entries.last().is_some_and(|prev| prev.rev() == e.rev()) {
                 // A checkpoint never names a segment mid-cleaning, so no change has two copies.
                 let path = dir.join(segment_file_name(e.loc.seg));
-                return Err(corrupt(&path, u64::from(e.loc.off), "a second record for one revision of a key"));
+                return Err(corrupt(
+                    &path,
+                    u64::from(e.loc.off),
+                    "a second record for one revision of a key",
+                ));
             }
             entries.push(e);
             i += 1;
         }
-        let Some(mut list) = EntryList::from_vec(entries) else { continue };
+        let Some(mut list) = EntryList::from_vec(entries) else {
+            continue;
+        };
         if list.compact(compact, |_| {}) {
             live_keys += usize::from(list.last_live().is_some_and(|e| !e.tombstone));
             out.push((key.into(), list));

@@ -29,7 +29,10 @@ pub struct WriteTxn<'s, D: Disk> {
 
 impl<D: Disk> std::fmt::Debug for WriteTxn<'_, D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteTxn").field("main", &self.main).field("changes", &self.sub).finish_non_exhaustive()
+        f.debug_struct("WriteTxn")
+            .field("main", &self.main)
+            .field("changes", &self.sub)
+            .finish_non_exhaustive()
     }
 }
 
@@ -37,7 +40,14 @@ impl<D: Disk> MvccStore<D> {
     /// Starts a write transaction.
     pub fn write(&mut self) -> WriteTxn<'_, D> {
         let main = self.current_revision + 1;
-        WriteTxn { store: self, main, sub: 0, events: Vec::new(), before: AHashMap::new(), finished: false }
+        WriteTxn {
+            store: self,
+            main,
+            sub: 0,
+            events: Vec::new(),
+            before: AHashMap::new(),
+            finished: false,
+        }
     }
 }
 
@@ -64,9 +74,16 @@ impl<D: Disk> WriteTxn<'_, D> {
     /// Puts `key = value` with `lease` (0: none). Returns the event whose
     /// `prev_kv` is the key as this txn saw it just before (PutResponse.prev_kv).
     pub fn put(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<Event, MvccError> {
-        assert!(!key.is_empty(), "etcd refuses empty keys before they reach the store");
+        assert!(
+            !key.is_empty(),
+            "etcd refuses empty keys before they reach the store"
+        );
         let store = &mut *self.store;
-        let prev: Option<Entry> = store.index.get(key).and_then(|l| l.last_live().copied()).filter(|e| !e.tombstone);
+        let prev: Option<Entry> = store
+            .index
+            .get(key)
+            .and_then(|l| l.last_live().copied())
+            .filter(|e| !e.tombstone);
         let prev_kv = match &prev {
             Some(e) => Some(store.kv_of(key, e, false)?),
             None => None,
@@ -75,7 +92,14 @@ impl<D: Disk> WriteTxn<'_, D> {
             Some(e) => (e.create_revision, e.version + 1),
             None => (self.main, 1),
         };
-        let meta = RecordMeta { main: self.main, sub: self.sub, tombstone: false, create_revision, version, lease };
+        let meta = RecordMeta {
+            main: self.main,
+            sub: self.sub,
+            tombstone: false,
+            create_revision,
+            version,
+            lease,
+        };
         let loc = store.segs.append(&meta, key, value);
         let entry = Entry {
             main: self.main,
@@ -103,10 +127,25 @@ impl<D: Disk> WriteTxn<'_, D> {
             version,
             lease,
         };
-        let before = self.before.entry(key.into()).or_insert_with(|| prev_kv.clone());
-        let watch_prev = if create_revision == self.main { None } else { before.clone() };
-        self.events.push(Event { kind: EventKind::Put, kv: kv.clone(), prev_kv: watch_prev });
-        Ok(Event { kind: EventKind::Put, kv, prev_kv })
+        let before = self
+            .before
+            .entry(key.into())
+            .or_insert_with(|| prev_kv.clone());
+        let watch_prev = if create_revision == self.main {
+            None
+        } else {
+            before.clone()
+        };
+        self.events.push(Event {
+            kind: EventKind::Put,
+            kv: kv.clone(),
+            prev_kv: watch_prev,
+        });
+        Ok(Event {
+            kind: EventKind::Put,
+            kv,
+            prev_kv,
+        })
     }
 
     /// Deletes the keys in `(key, range_end)` (forms as in [`RangeRequest`])
@@ -141,12 +180,28 @@ impl<D: Disk> WriteTxn<'_, D> {
                 tombstone: true,
                 dead: false,
             };
-            store.index.get_mut(&k).expect("victims are indexed").push(entry);
+            store
+                .index
+                .get_mut(&k)
+                .expect("victims are indexed")
+                .push(entry);
             store.live_keys -= 1;
             self.sub += 1;
-            let before = self.before.entry(k.clone()).or_insert_with(|| Some(prev_kv.clone())).clone();
-            self.events.push(Event { kind: EventKind::Delete, kv: delete_kv(&k, self.main), prev_kv: before });
-            out.push(Event { kind: EventKind::Delete, kv: delete_kv(&k, self.main), prev_kv: Some(prev_kv) });
+            let before = self
+                .before
+                .entry(k.clone())
+                .or_insert_with(|| Some(prev_kv.clone()))
+                .clone();
+            self.events.push(Event {
+                kind: EventKind::Delete,
+                kv: delete_kv(&k, self.main),
+                prev_kv: before,
+            });
+            out.push(Event {
+                kind: EventKind::Delete,
+                kv: delete_kv(&k, self.main),
+                prev_kv: Some(prev_kv),
+            });
         }
         Ok(out)
     }
@@ -156,7 +211,10 @@ impl<D: Disk> WriteTxn<'_, D> {
     /// (`prev_kv` = the key at `revision - 1`, None for creations, as etcd's watch).
     pub fn commit(mut self) -> (i64, Vec<Event>) {
         self.finish();
-        (self.store.current_revision, std::mem::take(&mut self.events))
+        (
+            self.store.current_revision,
+            std::mem::take(&mut self.events),
+        )
     }
 
     fn finish(&mut self) {
@@ -165,7 +223,11 @@ impl<D: Disk> WriteTxn<'_, D> {
         }
         self.finished = true;
         if self.sub > 0 {
-            assert_eq!(self.store.current_revision + 1, self.main, "one write txn at a time");
+            assert_eq!(
+                self.store.current_revision + 1,
+                self.main,
+                "one write txn at a time"
+            );
             self.store.current_revision = self.main;
         }
     }

@@ -82,7 +82,10 @@ pub const SEGMENT_BYTES_MAX: u64 = 1 << 30;
 
 impl Default for MvccOptions {
     fn default() -> Self {
-        MvccOptions { segment_bytes: 16 << 20, clean_live_ratio: 0.5 }
+        MvccOptions {
+            segment_bytes: 16 << 20,
+            clean_live_ratio: 0.5,
+        }
     }
 }
 
@@ -105,7 +108,11 @@ pub enum MvccError {
     },
     /// Durable data failed its checks.
     #[error("mvcc: corrupt data in {} at offset {offset}: {reason}", path.display())]
-    Corrupt { path: PathBuf, offset: u64, reason: String },
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
     /// An earlier I/O operation failed; the on-disk state is unknown, so the
     /// store refuses further I/O. Reopen (recover from the last checkpoint).
     #[error("mvcc: refusing I/O after an earlier I/O failure; reopen the store")]

@@ -1,0 +1,162 @@
+//! Process-level test harness: real `etcq` processes on 127.0.0.1 ports, in
+//! temporary data directories, driven through the real client over QUIC+TLS.
+//! Every wait is bounded by a deadline; every process is killed on drop.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use etcq_net::client::Client;
+use etcq_net::tls::ClientTls;
+
+/// Longest any test waits for a condition before failing.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+pub struct Node {
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    child: Option<Child>,
+    extra_args: Vec<String>,
+}
+
+fn free_udp_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral UDP port");
+    s.local_addr().expect("local addr").port()
+}
+
+impl Node {
+    /// Starts a node with a fresh data directory.
+    pub fn start(extra_args: &[&str]) -> Node {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
+            .parse()
+            .expect("addr");
+        let mut node = Node {
+            dir,
+            addr,
+            child: None,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+        };
+        node.spawn();
+        node
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "node already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("etcq.log"))
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_etcq"))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--listen-client-addr")
+            .arg(self.addr.to_string())
+            .args(&self.extra_args)
+            .env("ETCQ_TRUST_DIR", self.dir.path().join("trust"))
+            .env("ETCQ_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn etcq");
+        self.child = Some(child);
+    }
+
+    /// kill -9, as a power cut would from the process's point of view.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Waits for the process to exit on its own; returns its exit status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = c.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < until, "etcq did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("etcq.log")).unwrap_or_default()
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.data_dir().join("tls").join("ca.crt")
+    }
+
+    /// Connects once the node answers a status request.
+    pub async fn client(&self) -> Client {
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Some(c) = self.try_client().await {
+                return c;
+            }
+            if Instant::now() > until {
+                panic!(
+                    "etcq at {} did not become ready; log:\n{}",
+                    self.addr,
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn try_client(&self) -> Option<Client> {
+        if !self.ca().exists() {
+            return None;
+        }
+        let tls = ClientTls::from_ca_certs(Vec::new())
+            .with_ca_file(&self.ca())
+            .ok()?;
+        let c = Client::connect(&[self.addr.to_string()], tls).await.ok()?;
+        c.status().await.ok()?;
+        Some(c)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Polls `f` until it returns `Some`, failing after [`DEADLINE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}

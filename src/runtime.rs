@@ -89,9 +89,22 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         per_core.push((utx, drx));
     }
 
+    // Every core's socket is bound before any core serves: SO_REUSEPORT steers
+    // a client by hashing over the sockets bound at that moment.
     let addr = config.listen_client_addr;
+    let quic_config =
+        etcq_net::server::server_config(&tls).context("building the QUIC server config")?;
+    let mut sockets = Vec::with_capacity(cores);
+    for _ in 0..cores {
+        sockets.push(
+            etcq_net::server::bind_udp(addr, cores > 1)
+                .with_context(|| format!("binding QUIC on udp {addr}"))?,
+        );
+    }
+    let mut sockets = sockets.into_iter();
+    let socket0 = sockets.next().expect("at least one core");
     let mut threads = Vec::new();
-    let tls0 = tls.clone();
+    let quic0 = quic_config.clone();
     let limits0 = limits.clone();
     threads.push(
         LocalExecutorBuilder::new(Placement::Fixed(0))
@@ -125,9 +138,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                     0,
                     link,
                     DownlinkRx::Local(std::cell::RefCell::new(dl0_rx)),
-                    addr,
-                    cores,
-                    tls0,
+                    socket0,
+                    quic0,
                     limits0,
                 )?;
                 shard.run(inbox_rx).await?;
@@ -135,9 +147,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             })
             .map_err(|e| anyhow::anyhow!("starting core 0: {e}"))?,
     );
-    for (i, (utx, drx)) in per_core.into_iter().enumerate() {
+    for (i, ((utx, drx), socket)) in per_core.into_iter().zip(sockets).enumerate() {
         let core = i + 1;
-        let tls = tls.clone();
+        let quic = quic_config.clone();
         let limits = limits.clone();
         threads.push(
             LocalExecutorBuilder::new(Placement::Fixed(core % available))
@@ -147,7 +159,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                     let downlink = DownlinkRx::Shared(drx.connect().await);
                     let uplink = UplinkTx::Shared(utx.connect().await);
                     let link = CoreLink::new(core, uplink);
-                    start_front(core, link, downlink, addr, cores, tls, limits)?;
+                    start_front(core, link, downlink, socket, quic, limits)?;
                     // Front tasks run until the process stops.
                     futures::future::pending::<()>().await;
                     Ok::<(), anyhow::Error>(())
@@ -167,15 +179,15 @@ fn start_front(
     core: usize,
     link: Rc<CoreLink>,
     downlink: DownlinkRx,
-    addr: std::net::SocketAddr,
-    cores: usize,
-    tls: TlsServerMaterial,
+    socket: std::net::UdpSocket,
+    quic: quinn::ServerConfig,
     limits: Limits,
 ) -> anyhow::Result<()> {
     glommio::spawn_local(link.clone().dispatch(downlink)).detach();
     glommio::spawn_local(crate::front::watch::WatchHub::run_catchup(link.clone())).detach();
-    let endpoint = etcq_net::server::server_endpoint(addr, tls, cores > 1)
-        .with_context(|| format!("binding QUIC on udp {addr}"))?;
+    let addr = socket.local_addr().context("socket address")?;
+    let endpoint = etcq_net::server::server_endpoint_on_socket(socket, quic)
+        .with_context(|| format!("starting QUIC on udp {addr}"))?;
     if core == 0 {
         tracing::info!(addr = %addr, "serving etcq/1 (QUIC) clients");
     }

@@ -123,6 +123,20 @@ pub fn server_endpoint_with_config(
     reuse_port: bool,
 ) -> io::Result<quinn::Endpoint> {
     let socket = bind_udp(addr, reuse_port)?;
+    server_endpoint_on_socket(socket, config)
+}
+
+/// A QUIC server endpoint on an already bound socket (from [`bind_udp`]),
+/// driven by the current glommio executor.
+///
+/// With SO_REUSEPORT the kernel picks a socket for each client 4-tuple by
+/// hashing over the sockets bound *at the time*: bind every core's socket
+/// before any of them serves, or connections made meanwhile are steered to
+/// another core's endpoint half-way through.
+pub fn server_endpoint_on_socket(
+    socket: std::net::UdpSocket,
+    config: quinn::ServerConfig,
+) -> io::Result<quinn::Endpoint> {
     quinn::Endpoint::new(
         EndpointConfig::default(),
         Some(config),

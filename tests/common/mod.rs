@@ -1,4 +1,5 @@
 //! Process-level test harness: real `etcq` processes on 127.0.0.1 ports, in
+#![allow(unreachable_pub)]
 //! temporary data directories, driven through the real client over QUIC+TLS.
 //! Every wait is bounded by a deadline; every process is killed on drop.
 
@@ -129,9 +130,15 @@ impl Node {
         let tls = ClientTls::from_ca_certs(Vec::new())
             .with_ca_file(&self.ca())
             .ok()?;
-        let c = Client::connect(&[self.addr.to_string()], tls).await.ok()?;
-        c.status().await.ok()?;
-        Some(c)
+        let attempt = async {
+            let c = Client::connect(&[self.addr.to_string()], tls).await.ok()?;
+            c.status().await.ok()?;
+            Some(c)
+        };
+        tokio::time::timeout(Duration::from_secs(5), attempt)
+            .await
+            .ok()
+            .flatten()
     }
 }
 

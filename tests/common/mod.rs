@@ -1,9 +1,8 @@
 //! Process-level test harness: real `etcq` processes on 127.0.0.1 ports, in
-#![allow(unreachable_pub)]
 //! temporary data directories, driven through the real client over QUIC+TLS.
 //! Every wait is bounded by a deadline; every process is killed on drop.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};

@@ -12,6 +12,8 @@
 # Environment: PUT1_TOTAL (default 2000), PUT_TOTAL (100000), RANGE_TOTAL
 # (100000), ETCD_PORT (23790), ETCD_PEER_PORT (23800), ETCQ_ENDPOINT
 # (127.0.0.1:2379), CARGO_TARGET_DIR, KEEP_WORK=1 (keep logs and data).
+# Busy ports are refused (never measure someone else's server): pick others
+# with ETCD_PORT/ETCD_PEER_PORT/ETCQ_ENDPOINT.
 
 set -euo pipefail
 
@@ -62,6 +64,28 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# tcp_port_busy PORT: something listens on 127.0.0.1:PORT (TCP).
+tcp_port_busy() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# udp_port_busy PORT: a socket is bound to UDP PORT (needs ss; else "free").
+udp_port_busy() {
+  command -v ss >/dev/null && ss -lunH "sport = :$1" | grep -q .
+}
+
+# Another etcd on our ports would silently be measured instead of ours:
+# refuse busy ports rather than trust whoever answers.
+check_ports_free() {
+  local port
+  for port in "$@"; do
+    if tcp_port_busy "$port"; then
+      echo "127.0.0.1:$port is already in use (another etcd?); set ETCD_PORT/ETCD_PEER_PORT" >&2
+      exit 1
+    fi
+  done
+}
+
 # Peak resident set size of the running server, in MiB.
 server_peak_rss_mib() {
   awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status" 2>/dev/null || echo "?"
@@ -85,22 +109,31 @@ ROWS=(
   "range linearizable, 256 clients / 16 conns|--clients 256 --conns 16 range 00000000 --consistency l --total $RANGE_TOTAL"
 )
 
-# wait_ready TARGET ENDPOINT: until one range request succeeds.
+# server_alive TARGET: our server process still runs (else show its log).
+server_alive() {
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "$1 server exited; its log:" >&2
+    tail -n 30 "$WORK/$1.log" >&2 || true
+    return 1
+  fi
+}
+
+# wait_ready TARGET ENDPOINT: until one range request succeeds, from the
+# server we started (checked alive before and after).
 wait_ready() {
   local deadline=$((SECONDS + READY_TIMEOUT_SECS))
+  sleep 0.5
+  server_alive "$1"
   until "$BENCH" --target "$1" --endpoints "$2" --json --request-timeout-secs 2 \
       range probe --total 1 >/dev/null 2>&1; do
     if ((SECONDS > deadline)); then
       echo "$1 at $2 not ready after ${READY_TIMEOUT_SECS}s" >&2
       return 1
     fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      echo "$1 server exited; its log:" >&2
-      tail -n 30 "$WORK/$1.log" >&2 || true
-      return 1
-    fi
+    server_alive "$1"
     sleep 0.5
   done
+  server_alive "$1"
 }
 
 # run_rows TARGET ENDPOINT: one JSON line per row into $WORK/TARGET.jsonl.
@@ -131,6 +164,7 @@ if [[ "$MODE" != etcq ]]; then
     apt-get install -y etcd-server >&2 || { apt-get update >&2 && apt-get install -y etcd-server >&2; }
   fi
   etcd --version | head -n 1 >&2
+  check_ports_free "$ETCD_PORT" "$ETCD_PEER_PORT"
   etcd --name bench --data-dir "$WORK/etcd-data" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
@@ -147,7 +181,12 @@ if [[ "$MODE" != etcq ]]; then
 fi
 
 if [[ "$MODE" != etcd ]]; then
-  "$TARGET_DIR/release/etcq" --data-dir "$WORK/etcq-data" >"$WORK/etcq.log" 2>&1 &
+  if udp_port_busy "${ETCQ_ENDPOINT##*:}"; then
+    echo "UDP $ETCQ_ENDPOINT is already in use (another etcq?); set ETCQ_ENDPOINT" >&2
+    exit 1
+  fi
+  "$TARGET_DIR/release/etcq" --data-dir "$WORK/etcq-data" --listen-client-addr "$ETCQ_ENDPOINT" \
+    >"$WORK/etcq.log" 2>&1 &
   SERVER_PID=$!
   wait_ready etcq "$ETCQ_ENDPOINT"
   run_rows etcq "$ETCQ_ENDPOINT"

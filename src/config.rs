@@ -37,6 +37,11 @@ pub const LEASE_TTL_MAX_SECS: i64 = 9_000_000_000;
 pub const LEASE_CHECKPOINT_INTERVAL_MS: u64 = 5_000;
 /// Most lease revocations proposed per expiry check.
 pub const LEASE_REVOKES_PER_TICK_MAX: usize = 1000;
+/// etcd's default backend quota (2 GiB): above it the NOSPACE alarm refuses writes.
+pub const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Free bytes the data directory's file system must keep; below it the NOSPACE
+/// alarm refuses writes before the disk actually fills (checked every tick).
+pub const DISK_FREE_RESERVE_BYTES: u64 = 256 * 1024 * 1024;
 /// Keys scanned per compaction step between loop turns.
 pub const COMPACTION_STEP_KEYS: usize = 1000;
 
@@ -74,6 +79,16 @@ pub struct Config {
     /// Applied entries between MVCC checkpoints (bounds restart replay; like etcd's --snapshot-count).
     #[arg(long, default_value_t = 100_000)]
     pub snapshot_count: u64,
+
+    /// Raise the NOSPACE alarm (refuse writes, keep serving reads and deletes)
+    /// when the MVCC data exceeds this many bytes, as etcd's --quota-backend-bytes.
+    #[arg(long, default_value_t = DEFAULT_QUOTA_BACKEND_BYTES)]
+    pub quota_backend_bytes: u64,
+
+    /// Raise the NOSPACE alarm when the data directory's file system has less
+    /// free space than this.
+    #[arg(long, default_value_t = DISK_FREE_RESERVE_BYTES)]
+    pub disk_free_reserve_bytes: u64,
 
     /// WAL segment size in bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]

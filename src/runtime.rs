@@ -63,6 +63,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         wal_segment_bytes: config.wal_segment_bytes,
         snapshot_count: config.snapshot_count,
         max_txn_ops: config.max_txn_ops,
+        quota_backend_bytes: config.quota_backend_bytes,
+        disk_free_reserve_bytes: config.disk_free_reserve_bytes,
     };
     let limits = Limits {
         max_request_bytes: config.max_request_bytes,

@@ -137,7 +137,9 @@ async fn a_corrupt_wal_stops_startup_naming_the_file_and_offset() {
     let mut node = Node::start(&["--wal-segment-bytes", "65536"]);
     let c = node.client().await;
     for i in 0..400 {
-        c.put(Bytes::from(format!("k{i}")), Bytes::from(vec![b'v'; 200])).await.expect("put");
+        c.put(Bytes::from(format!("k{i}")), Bytes::from(vec![b'v'; 200]))
+            .await
+            .expect("put");
     }
     drop(c);
     node.kill9();
@@ -148,7 +150,10 @@ async fn a_corrupt_wal_stops_startup_naming_the_file_and_offset() {
         .map(|e| e.expect("entry").path())
         .collect();
     segments.sort();
-    assert!(segments.len() >= 2, "expected the WAL to have rolled: {segments:?}");
+    assert!(
+        segments.len() >= 2,
+        "expected the WAL to have rolled: {segments:?}"
+    );
     let victim = &segments[0];
     let mut bytes = std::fs::read(victim).expect("read segment");
     bytes[20_000] ^= 0x10;
@@ -156,8 +161,18 @@ async fn a_corrupt_wal_stops_startup_naming_the_file_and_offset() {
 
     node.restart();
     let status = node.wait_exit();
-    assert!(!status.success(), "etcq must refuse to start on a corrupt WAL");
+    assert!(
+        !status.success(),
+        "etcq must refuse to start on a corrupt WAL"
+    );
     let log = node.log();
-    let name = victim.file_name().expect("name").to_string_lossy().to_string();
-    assert!(log.contains(&name) && log.contains("offset"), "the error must name file and offset:\n{log}");
+    let name = victim
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
+    assert!(
+        log.contains(&name) && log.contains("offset"),
+        "the error must name file and offset:\n{log}"
+    );
 }

@@ -266,3 +266,32 @@ async fn status_reports_the_node_as_its_own_leader() {
     assert_eq!(members.members.len(), 1);
     assert_eq!(members.members[0].id, header.member_id);
 }
+
+#[tokio::test]
+async fn over_quota_writes_are_refused_while_reads_and_deletes_go_on() {
+    // A quota below the first data segment's size: the alarm rises at the first tick.
+    let node = Node::start(&["--quota-backend-bytes", "1024"]);
+    let c = node.client().await;
+    let refused = common::eventually("the NOSPACE alarm", || {
+        let c = c.clone();
+        async move {
+            match c.put(b("q"), b("v")).await {
+                Err(e) => Some(message(e)),
+                Ok(_) => None,
+            }
+        }
+    })
+    .await;
+    assert_eq!(refused, "etcdserver: mvcc: database space exceeded");
+    let st = c.status().await.expect("status");
+    assert!(
+        st.errors.iter().any(|e| e.contains("NOSPACE")),
+        "status: {st:?}"
+    );
+    // Reads and deletes still work; earlier writes are intact.
+    let kv = c.get(b("q")).await.expect("read under alarm");
+    if let Some(kv) = kv {
+        assert_eq!(kv.value, b("v"));
+    }
+    c.delete(b("q")).await.expect("delete under alarm");
+}

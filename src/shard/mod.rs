@@ -63,6 +63,8 @@ pub struct ShardOptions {
     pub wal_segment_bytes: u64,
     pub snapshot_count: u64,
     pub max_txn_ops: usize,
+    pub quota_backend_bytes: u64,
+    pub disk_free_reserve_bytes: u64,
 }
 
 /// Who waits for the result of a proposal.
@@ -110,8 +112,13 @@ pub struct Shard<D: Disk> {
     applied_index: u64,
     checkpoint_index: u64,
     compaction_running: bool,
-    /// NOSPACE alarm: writes refused, reads served from the frozen state.
+    /// The WAL hit ENOSPC: nothing can be persisted any more; writes refused,
+    /// reads served from the frozen applied state.
     no_space: bool,
+    /// The NOSPACE alarm raised ahead of time (quota exceeded, or the disk
+    /// under its free-space reserve): writes that add data are refused;
+    /// reads, deletes, compaction and lease revokes still go through.
+    space_alarm: bool,
     epoch: Instant,
     last_tick: Instant,
     last_lease_checkpoint_ms: u64,
@@ -194,6 +201,7 @@ impl<D: Disk> Shard<D> {
             checkpoint_index,
             compaction_running: false,
             no_space: false,
+            space_alarm: false,
             epoch: now,
             last_tick: now,
             last_lease_checkpoint_ms: 0,
@@ -266,6 +274,7 @@ impl<D: Disk> Shard<D> {
         if ticked {
             self.last_tick = Instant::now();
             self.raw.tick();
+            self.check_space();
             self.lease_housekeeping();
         }
         if !self.no_space {
@@ -417,10 +426,8 @@ impl<D: Disk> Shard<D> {
 
     fn status(&self) -> pb::StatusResponse {
         let mut errors = Vec::new();
-        if self.no_space {
-            errors.push(
-                "memberID:".to_string() + &self.opts.member_id.to_string() + " alarm:NOSPACE ",
-            );
+        if self.no_space || self.space_alarm {
+            errors.push(format!("memberID:{} alarm:NOSPACE ", self.opts.member_id));
         }
         pb::StatusResponse {
             header: Some(self.header()),
@@ -491,9 +498,30 @@ impl<D: Disk> Shard<D> {
         }
     }
 
+    /// Raises or clears the NOSPACE alarm from the quota and the free space.
+    fn check_space(&mut self) {
+        let over_quota = self.store.db_size_bytes() > self.opts.quota_backend_bytes;
+        let free = free_bytes(&self.opts.data_dir);
+        let low_disk = free.is_some_and(|f| f < self.opts.disk_free_reserve_bytes);
+        let alarm = over_quota || low_disk;
+        if alarm != self.space_alarm {
+            if alarm {
+                tracing::error!(
+                    db_size = self.store.db_size_bytes(),
+                    quota = self.opts.quota_backend_bytes,
+                    disk_free = free,
+                    "NOSPACE alarm raised: writes refused, reads and deletes still served"
+                );
+            } else {
+                tracing::warn!("NOSPACE alarm cleared: space is available again");
+            }
+            self.space_alarm = alarm;
+        }
+    }
+
     /// Proposes a client write; the client is answered once it is applied.
     async fn propose(&mut self, w: Waiter, op: Op) {
-        if self.no_space {
+        if self.no_space || (self.space_alarm && adds_data(&op)) {
             return self.reply(w, Err(errors::no_space())).await;
         }
         if self.raw.raft.state != StateRole::Leader {
@@ -753,6 +781,37 @@ impl<D: Disk> Shard<D> {
         self.checkpoint_index = index;
         Ok(())
     }
+}
+
+/// Whether an op can grow the store (refused under the NOSPACE alarm, as etcd's quota does).
+fn adds_data(op: &Op) -> bool {
+    fn txn_puts(t: &pb::TxnRequest) -> bool {
+        t.success
+            .iter()
+            .chain(&t.failure)
+            .any(|op| match &op.request {
+                Some(pb::request_op::Request::RequestPut(_)) => true,
+                Some(pb::request_op::Request::RequestTxn(t)) => txn_puts(t),
+                _ => false,
+            })
+    }
+    match op {
+        Op::Put(_) | Op::LeaseGrant(_) => true,
+        Op::Txn(t) => txn_puts(t),
+        Op::DeleteRange(_) | Op::Compaction(_) | Op::LeaseRevoke(_) | Op::LeaseCheckpoint(_) => {
+            false
+        }
+    }
+}
+
+/// Free bytes for unprivileged users on the file system holding `path`.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 fn set_txn_headers(r: &mut pb::TxnResponse, header: &Option<pb::ResponseHeader>) {

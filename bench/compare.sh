@@ -163,7 +163,7 @@ if [[ "$MODE" != etcq ]]; then
     echo "installing etcd-server..." >&2
     apt-get install -y etcd-server >&2 || { apt-get update >&2 && apt-get install -y etcd-server >&2; }
   fi
-  etcd --version | head -n 1 >&2
+  etcd --version | sed -n 1p >&2
   check_ports_free "$ETCD_PORT" "$ETCD_PEER_PORT"
   etcd --name bench --data-dir "$WORK/etcd-data" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" \

@@ -158,31 +158,26 @@ impl DownlinkTx {
         }
     }
 
-    /// Sends without waiting; gives the message back when the channel is full.
-    pub fn try_send(&self, msg: Downlink) -> Result<(), Downlink> {
+    /// Sends without waiting; false when the channel is full (or closed) and
+    /// the message was dropped.
+    pub fn try_send(&self, msg: Downlink) -> bool {
         match self {
-            DownlinkTx::Local(s) => s.clone().try_send(msg).map_err(|e| e.into_inner()),
-            DownlinkTx::Shared(s) => s.try_send(msg).map_err(|e| match e {
-                glommio::GlommioError::Closed(glommio::ResourceType::Channel(v))
-                | glommio::GlommioError::WouldBlock(glommio::ResourceType::Channel(v)) => v,
-                other => panic!("unexpected shared channel error: {other:?}"),
-            }),
+            DownlinkTx::Local(s) => s.clone().try_send(msg).is_ok(),
+            DownlinkTx::Shared(s) => s.try_send(msg).is_ok(),
         }
     }
 }
 
 /// Receiving half on a front core.
 pub enum DownlinkRx {
-    Local(std::cell::RefCell<mpsc::Receiver<Downlink>>),
+    Local(mpsc::Receiver<Downlink>),
     Shared(ConnectedReceiver<Downlink>),
 }
 
 impl DownlinkRx {
-    pub async fn recv(&self) -> Option<Downlink> {
+    pub async fn recv(&mut self) -> Option<Downlink> {
         match self {
-            // Only the one dispatcher task of the core receives, so the borrow is never contended.
-            #[allow(clippy::await_holding_refcell_ref)]
-            DownlinkRx::Local(r) => r.borrow_mut().next().await,
+            DownlinkRx::Local(r) => r.next().await,
             DownlinkRx::Shared(r) => r.recv().await,
         }
     }

@@ -136,14 +136,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                 }
                 let shard = Shard::open(GlommioDisk::new(), opts, downlinks).await?;
                 let link = CoreLink::new(0, UplinkTx::Local(inbox_tx));
-                start_front(
-                    0,
-                    link,
-                    DownlinkRx::Local(std::cell::RefCell::new(dl0_rx)),
-                    socket0,
-                    quic0,
-                    limits0,
-                )?;
+                start_front(0, link, DownlinkRx::Local(dl0_rx), socket0, quic0, limits0)?;
                 shard.run(inbox_rx).await?;
                 Ok::<(), anyhow::Error>(())
             })

@@ -71,7 +71,7 @@ impl CoreLink {
     }
 
     /// Reads the downlink until the raft core goes away.
-    pub async fn dispatch(self: Rc<Self>, rx: DownlinkRx) {
+    pub async fn dispatch(self: Rc<Self>, mut rx: DownlinkRx) {
         while let Some(msg) = rx.recv().await {
             match msg {
                 Downlink::Reply { req_id, reply } => {

@@ -61,7 +61,10 @@ pub(super) fn txn(r: &pb::TxnRequest, max_ops: usize) -> Result<(), EtcdError> {
 
 /// Keys written by one branch: puts, and deleted ranges `[start, end)`.
 /// A key put twice, or put and deleted, in one branch is a duplicate.
-fn intervals(ops: &[pb::RequestOp]) -> Result<(Vec<(Bytes, Bytes)>, HashSet<Bytes>), EtcdError> {
+/// What one txn branch writes: deleted ranges and put keys.
+type Writes = (Vec<(Bytes, Bytes)>, HashSet<Bytes>);
+
+fn intervals(ops: &[pb::RequestOp]) -> Result<Writes, EtcdError> {
     use pb::request_op::Request as Q;
     let mut dels = Vec::new();
     let mut puts: HashSet<Bytes> = HashSet::new();

@@ -207,10 +207,8 @@ fn check_put<D: Disk>(
     lessor: &Lessor,
     req: &pb::PutRequest,
 ) -> Result<(), Fail> {
-    if req.ignore_value || req.ignore_lease {
-        if get_one(txn, &req.key).is_none() {
-            return Err(errors::key_not_found().into());
-        }
+    if (req.ignore_value || req.ignore_lease) && get_one(txn, &req.key).is_none() {
+        return Err(errors::key_not_found().into());
     }
     if !req.ignore_lease && req.lease != 0 && !lessor.contains(req.lease) {
         return Err(errors::lease_not_found().into());

@@ -753,12 +753,12 @@ impl<D: Disk> Shard<D> {
                 continue;
             }
             if let Some(from_revision) = self.lagging[core] {
-                if tx.try_send(Downlink::Gap { from_revision }).is_err() {
+                if !tx.try_send(Downlink::Gap { from_revision }) {
                     continue;
                 }
                 self.lagging[core] = None;
             }
-            if tx.try_send(Downlink::Events(batch.clone())).is_err() {
+            if !tx.try_send(Downlink::Events(batch.clone())) {
                 self.lagging[core] = Some(first_rev);
             }
         }
@@ -815,13 +815,13 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
 }
 
 fn set_txn_headers(r: &mut pb::TxnResponse, header: &Option<pb::ResponseHeader>) {
-    r.header = header.clone();
+    r.header = *header;
     for op in &mut r.responses {
         use pb::response_op::Response as S;
         match &mut op.response {
-            Some(S::ResponseRange(x)) => x.header = header.clone(),
-            Some(S::ResponsePut(x)) => x.header = header.clone(),
-            Some(S::ResponseDeleteRange(x)) => x.header = header.clone(),
+            Some(S::ResponseRange(x)) => x.header = *header,
+            Some(S::ResponsePut(x)) => x.header = *header,
+            Some(S::ResponseDeleteRange(x)) => x.header = *header,
             Some(S::ResponseTxn(x)) => set_txn_headers(x, header),
             None => {}
         }

@@ -61,10 +61,12 @@ pub(super) fn recover(
     }
     storage.wl().append(&entries).map_err(|e| e.to_string())?;
     if let Some(hs) = &recovered.hard_state {
-        let mut h = HardState::default();
-        h.term = hs.term;
-        h.vote = hs.vote;
-        h.commit = hs.commit.max(applied_index).min(last_index);
+        let mut h = HardState {
+            term: hs.term,
+            vote: hs.vote,
+            commit: hs.commit.max(applied_index).min(last_index),
+            ..Default::default()
+        };
         if h.term < storage.wl().hard_state().term {
             h.term = storage.wl().hard_state().term;
         }

@@ -306,6 +306,29 @@ pub enum TxnOp {
     Del(DelArgs),
 }
 
+/// One line of `watch -i`: `watch [options] <key> [range_end] [-- cmd...]`
+/// or `progress`.
+#[derive(Debug, Parser)]
+#[command(
+    no_binary_name = true,
+    disable_help_flag = true,
+    disable_help_subcommand = true
+)]
+pub struct WatchLine {
+    /// The request.
+    #[command(subcommand)]
+    pub command: WatchLineCommand,
+}
+
+/// A request of interactive watch.
+#[derive(Debug, Subcommand)]
+pub enum WatchLineCommand {
+    /// Start watching.
+    Watch(WatchArgs),
+    /// Ask for a progress notification.
+    Progress,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ pub(super) async fn put(ctx: &Ctx, args: &PutArgs) -> Result<(), CtlError> {
         let mut value = Vec::new();
         std::io::stdin().read_to_end(&mut value).ok().map(|_| value)
     })?;
-    let client = ctx.connect().await?;
+    let client = ctx.connect(EXIT_ERROR).await?;
     let resp = ctx.call(EXIT_ERROR, client.put_request(req)).await?;
     ctx.emit(|p, out| p.put(out, &resp))
 }
@@ -29,7 +29,7 @@ pub(super) async fn put(ctx: &Ctx, args: &PutArgs) -> Result<(), CtlError> {
 /// `get key [range_end]`.
 pub(super) async fn get(ctx: &Ctx, args: &GetArgs) -> Result<(), CtlError> {
     let req = request::range_request(args)?;
-    let client = ctx.connect().await?;
+    let client = ctx.connect(EXIT_ERROR).await?;
     let resp = ctx.call(EXIT_ERROR, client.range(req)).await?;
     ctx.emit(|p, out| p.get(out, &resp, args.count_only, args.print_value_only))
 }
@@ -37,7 +37,7 @@ pub(super) async fn get(ctx: &Ctx, args: &GetArgs) -> Result<(), CtlError> {
 /// `del key [range_end]`.
 pub(super) async fn del(ctx: &Ctx, args: &DelArgs) -> Result<(), CtlError> {
     let req = request::delete_request(args)?;
-    let client = ctx.connect().await?;
+    let client = ctx.connect(EXIT_ERROR).await?;
     let resp = ctx.call(EXIT_ERROR, client.delete_range(req)).await?;
     ctx.emit(|p, out| p.del(out, &resp))
 }
@@ -49,7 +49,7 @@ pub(super) async fn txn(ctx: &Ctx, args: &TxnArgs) -> Result<(), CtlError> {
     if !args.args.is_empty() {
         return Err(CtlError::bad_args("txn command does not accept argument"));
     }
-    let client = ctx.connect().await?;
+    let client = ctx.connect(EXIT_ERROR).await?;
     let req = {
         let mut input = BufReader::new(std::io::stdin().lock());
         let mut stdout = std::io::stdout();
@@ -68,7 +68,7 @@ pub(super) async fn txn(ctx: &Ctx, args: &TxnArgs) -> Result<(), CtlError> {
 /// output format, as etcdctl does.
 pub(super) async fn compaction(ctx: &Ctx, args: &CompactionArgs) -> Result<(), CtlError> {
     let revision = request::compaction_revision(&args.args)?;
-    let client = ctx.connect().await?;
+    let client = ctx.connect(EXIT_ERROR).await?;
     let req = CompactionRequest {
         revision,
         physical: args.physical,

@@ -39,7 +39,7 @@ pub(super) async fn run(ctx: &Ctx, command: LeaseCommand) -> Result<(), CtlError
 
 async fn grant(ctx: &Ctx, args: &LeaseIdArgs) -> Result<(), CtlError> {
     let ttl = request::lease_grant_ttl(&args.args)?;
-    let client = ctx.connect().await?;
+    let client = ctx.connect(EXIT_ERROR).await?;
     let resp = ctx
         .call_with(
             client.lease_grant(ttl, 0),
@@ -57,7 +57,7 @@ async fn grant(ctx: &Ctx, args: &LeaseIdArgs) -> Result<(), CtlError> {
 
 async fn revoke(ctx: &Ctx, args: &LeaseIdArgs) -> Result<(), CtlError> {
     let id = request::single_lease_id(&args.args, "lease revoke command needs 1 argument")?;
-    let client = ctx.connect().await?;
+    let client = ctx.connect(EXIT_ERROR).await?;
     let resp = ctx
         .call_with(
             client.lease_revoke(id),
@@ -78,7 +78,7 @@ async fn time_to_live(ctx: &Ctx, args: &LeaseTimeToLiveArgs) -> Result<(), CtlEr
         &args.args,
         "lease timetolive command needs lease ID as argument",
     )?;
-    let client = ctx.connect().await?;
+    let client = ctx.connect(EXIT_BAD_CONNECTION).await?;
     let resp = ctx
         .call(
             EXIT_BAD_CONNECTION,
@@ -89,7 +89,7 @@ async fn time_to_live(ctx: &Ctx, args: &LeaseTimeToLiveArgs) -> Result<(), CtlEr
 }
 
 async fn list(ctx: &Ctx) -> Result<(), CtlError> {
-    let client = ctx.connect().await?;
+    let client = ctx.connect(EXIT_BAD_CONNECTION).await?;
     let resp = ctx.call(EXIT_BAD_CONNECTION, client.lease_leases()).await?;
     ctx.emit(|p, out| p.lease_leases(out, &resp))
 }
@@ -103,7 +103,7 @@ async fn keep_alive(ctx: &Ctx, args: &LeaseKeepAliveArgs) -> Result<(), CtlError
         &args.args,
         "lease keep-alive command needs lease ID as argument",
     )?;
-    let client = ctx.connect().await?;
+    let client = ctx.connect(EXIT_BAD_CONNECTION).await?;
     if args.once {
         return keep_alive_once(ctx, &client, id).await;
     }

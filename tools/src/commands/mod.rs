@@ -17,7 +17,7 @@ use etcq_net::{
 
 use crate::{
     cli::{Cli, Command, GlobalArgs},
-    error::{CtlError, DEADLINE_EXCEEDED, EXIT_BAD_ARGS, EXIT_BAD_CONNECTION},
+    error::{CtlError, DEADLINE_EXCEEDED, EXIT_BAD_ARGS},
     output::{Format, Printer},
 };
 
@@ -47,19 +47,26 @@ impl Ctx {
         tls.map_err(|e| CtlError::new(EXIT_BAD_ARGS, e.to_string()))
     }
 
-    /// Connects to the first reachable of the `--endpoints`.
-    async fn connect(&self) -> Result<Client, CtlError> {
-        self.connect_to(&self.global.endpoints).await
+    /// Connects to the first reachable of the `--endpoints`; failing is exit
+    /// `code`. etcdctl 3.4 dials lazily, so an unreachable cluster surfaces
+    /// as the failure of the command's first call: `code` is the exit code
+    /// that call's failure would have (1 for most commands).
+    async fn connect(&self, code: i32) -> Result<Client, CtlError> {
+        self.connect_to(&self.global.endpoints, code).await
     }
 
     /// Connects to the first reachable of `endpoints` within
-    /// `--dial-timeout`; failing is exit 2, as etcdctl's `mustClient`.
-    async fn connect_to(&self, endpoints: &[String]) -> Result<Client, CtlError> {
+    /// `--dial-timeout`; failing is exit `code` (see [`Ctx::connect`]). A
+    /// bad TLS configuration is exit 128, as in etcdctl.
+    async fn connect_to(&self, endpoints: &[String], code: i32) -> Result<Client, CtlError> {
         let tls = self.tls()?;
         let dial = self.global.dial_timeout;
         let mut options = ClientOptions::default();
         if !dial.is_zero() {
-            options.connect_timeout = dial;
+            // Endpoints are tried in order: share the dial budget so one
+            // black-holed endpoint cannot use it all.
+            let tries = u32::try_from(endpoints.len().max(1)).unwrap_or(u32::MAX);
+            options.connect_timeout = dial / tries;
         }
         let connecting = Client::connect_with(endpoints, tls, options);
         let result = if dial.is_zero() {
@@ -67,10 +74,12 @@ impl Ctx {
         } else {
             match tokio::time::timeout(dial, connecting).await {
                 Ok(result) => result,
-                Err(_) => return Err(CtlError::new(EXIT_BAD_CONNECTION, DEADLINE_EXCEEDED)),
+                Err(_) => return Err(CtlError::new(code, DEADLINE_EXCEEDED)),
             }
         };
-        result.map_err(|e| CtlError::client(EXIT_BAD_CONNECTION, &e))
+        // Our text says which endpoint failed and why, where etcdctl only
+        // says `context deadline exceeded`.
+        result.map_err(|e| CtlError::client(code, &e))
     }
 
     /// Runs one call under `--command-timeout`; a failure becomes exit

@@ -1,7 +1,7 @@
 //! Printing responses the way etcdctl does, per `-w/--write-out` format:
 //! `simple` (default), `json`, `fields`, and `table` (which, as in
-//! etcdctl, draws tables for `endpoint` commands and prints everything
-//! else like `simple`). `protobuf` is not offered.
+//! etcdctl, only the `endpoint` commands support; the others fail with
+//! exit 4 after their request was made). `protobuf` is not offered.
 //!
 //! Every function writes to a `&mut dyn Write` handed in by the caller, so
 //! tests capture output in a `Vec<u8>`; nothing here touches the process's
@@ -31,7 +31,7 @@ pub enum Format {
     Json,
     /// `"Field" : value` lines.
     Fields,
-    /// ASCII tables for endpoint commands; `simple` for the rest.
+    /// ASCII tables, for the endpoint commands only.
     Table,
 }
 
@@ -94,8 +94,14 @@ pub fn event_type_name(event_type: i32) -> String {
 pub struct Printer {
     /// The `--write-out` format.
     pub format: Format,
-    /// Key-value style for `simple` (and `table`) output.
+    /// Key-value style for `simple` output.
     pub style: KvStyle,
+}
+
+/// etcdctl's table printer draws only endpoint (and member) tables; for
+/// anything else it fails after the request was made.
+fn table_unsupported() -> CtlError {
+    CtlError::bad_feature("table not supported as output format")
 }
 
 fn json_line(out: &mut dyn Write, value: &json::Json) -> Result<(), CtlError> {
@@ -118,7 +124,8 @@ impl Printer {
     /// `put`.
     pub fn put(&self, out: &mut dyn Write, r: &PutResponse) -> Result<(), CtlError> {
         match self.format {
-            Format::Simple | Format::Table => simple::put(out, self.style, r)?,
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::put(out, self.style, r)?,
             Format::Json => json_line(out, &json::put_json(r))?,
             Format::Fields => fields::put(out, r)?,
         }
@@ -149,7 +156,8 @@ impl Printer {
             ..self.style
         };
         match self.format {
-            Format::Simple | Format::Table => simple::get(out, style, r)?,
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::get(out, style, r)?,
             Format::Json => json_line(out, &json::range_json(r))?,
             Format::Fields => fields::get(out, r)?,
         }
@@ -159,7 +167,8 @@ impl Printer {
     /// `del`.
     pub fn del(&self, out: &mut dyn Write, r: &DeleteRangeResponse) -> Result<(), CtlError> {
         match self.format {
-            Format::Simple | Format::Table => simple::del(out, self.style, r)?,
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::del(out, self.style, r)?,
             Format::Json => json_line(out, &json::delete_json(r))?,
             Format::Fields => fields::del(out, r)?,
         }
@@ -169,7 +178,8 @@ impl Printer {
     /// `txn`.
     pub fn txn(&self, out: &mut dyn Write, r: &TxnResponse) -> Result<(), CtlError> {
         match self.format {
-            Format::Simple | Format::Table => simple::txn(out, self.style, r)?,
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::txn(out, self.style, r)?,
             Format::Json => json_line(out, &json::txn_json(r))?,
             Format::Fields => fields::txn(out, r)?,
         }
@@ -179,7 +189,8 @@ impl Printer {
     /// `watch`, one response.
     pub fn watch(&self, out: &mut dyn Write, r: &WatchResponse) -> Result<(), CtlError> {
         match self.format {
-            Format::Simple | Format::Table => simple::watch(out, self.style, r)?,
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::watch(out, self.style, r)?,
             Format::Json => json_line(out, &json::watch_json(r))?,
             Format::Fields => fields::watch(out, r)?,
         }
@@ -189,7 +200,8 @@ impl Printer {
     /// `lease grant`.
     pub fn lease_grant(&self, out: &mut dyn Write, r: &LeaseGrantResponse) -> Result<(), CtlError> {
         match self.format {
-            Format::Simple | Format::Table => simple::lease_grant(out, r)?,
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::lease_grant(out, r)?,
             Format::Json => json_line(out, &json::lease_grant_json(r))?,
             Format::Fields => fields::lease_grant(out, r)?,
         }
@@ -204,7 +216,8 @@ impl Printer {
         r: &LeaseRevokeResponse,
     ) -> Result<(), CtlError> {
         match self.format {
-            Format::Simple | Format::Table => simple::lease_revoke(out, id)?,
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::lease_revoke(out, id)?,
             Format::Json => json_line(out, &json::lease_revoke_json(r))?,
             Format::Fields => fields::lease_revoke(out, r)?,
         }
@@ -218,7 +231,8 @@ impl Printer {
         r: &LeaseKeepAliveResponse,
     ) -> Result<(), CtlError> {
         match self.format {
-            Format::Simple | Format::Table => simple::lease_keep_alive(out, r)?,
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::lease_keep_alive(out, r)?,
             Format::Json => json_line(out, &json::lease_keep_alive_json(r))?,
             Format::Fields => fields::lease_keep_alive(out, r)?,
         }
@@ -233,7 +247,8 @@ impl Printer {
         keys: bool,
     ) -> Result<(), CtlError> {
         match self.format {
-            Format::Simple | Format::Table => simple::lease_time_to_live(out, r, keys)?,
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::lease_time_to_live(out, r, keys)?,
             Format::Json => json_line(out, &json::lease_time_to_live_json(r))?,
             Format::Fields => fields::lease_time_to_live(out, r)?,
         }
@@ -247,7 +262,8 @@ impl Printer {
         r: &LeaseLeasesResponse,
     ) -> Result<(), CtlError> {
         match self.format {
-            Format::Simple | Format::Table => simple::lease_leases(out, r)?,
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::lease_leases(out, r)?,
             Format::Json => json_line(out, &json::lease_leases_json(r))?,
             Format::Fields => fields::lease_leases(out, r)?,
         }
@@ -269,7 +285,8 @@ impl Printer {
         Ok(())
     }
 
-    /// `endpoint health`; `err` receives simple output's unhealthy lines.
+    /// `endpoint health`; `err` receives simple output (etcdctl 3.4 prints
+    /// it on stderr).
     pub fn endpoint_health(
         &self,
         out: &mut dyn Write,
@@ -564,7 +581,7 @@ mod tests {
     }
 
     #[test]
-    fn simple_endpoint_health_splits_stdout_and_stderr() {
+    fn simple_endpoint_health_goes_to_stderr_like_etcdctl_3_4() {
         let list = [
             EpHealth {
                 endpoint: "a:1".into(),
@@ -583,13 +600,11 @@ mod tests {
         simple()
             .endpoint_health(&mut out, &mut err, &list)
             .expect("prints");
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            "a:1 is healthy: successfully committed proposal: took = 1.2ms\n"
-        );
+        assert!(out.is_empty());
         assert_eq!(
             String::from_utf8_lossy(&err),
-            "b:1 is unhealthy: failed to commit proposal: context deadline exceeded\n"
+            "a:1 is healthy: successfully committed proposal: took = 1.2ms\n\
+             b:1 is unhealthy: failed to commit proposal: context deadline exceeded\n"
         );
     }
 
@@ -624,6 +639,23 @@ mod tests {
             printed,
             "{\"header\":{\"cluster_id\":1,\"member_id\":2,\"revision\":3,\"raft_term\":4}}\n"
         );
+    }
+
+    #[test]
+    fn table_is_only_for_endpoint_commands() {
+        let table = Printer::new(Format::Table, false);
+        let mut out = Vec::new();
+        let err = table
+            .put(&mut out, &PutResponse::default())
+            .expect_err("put");
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (4, "table not supported as output format")
+        );
+        assert!(table
+            .lease_leases(&mut out, &LeaseLeasesResponse::default())
+            .is_err());
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Load generator for etcq and etcd: the same workload against either, with
 /// a latency histogram and an optional history of every operation.
 #[derive(Debug, Parser)]
-#[command(name = "etcq-bench", version)]
+#[command(name = "etcq-bench", version, args_override_self = true)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: GlobalArgs,

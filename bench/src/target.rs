@@ -53,7 +53,7 @@ pub(crate) enum Response {
 /// One connection to the server under test.
 #[derive(Debug)]
 pub(crate) enum Conn {
-    Grpc(GrpcConn),
+    Grpc(Box<GrpcConn>),
     Etcq(EtcqConn),
     /// In-memory server for tests.
     #[cfg(test)]
@@ -85,8 +85,14 @@ impl Conn {
         first: WatchCreateRequest,
     ) -> Result<WatchSession, OpError> {
         match self {
-            Conn::Grpc(c) => c.open_watch(first).await.map(WatchSession::Grpc),
-            Conn::Etcq(c) => c.open_watch(first).await.map(WatchSession::Etcq),
+            Conn::Grpc(c) => c
+                .open_watch(first)
+                .await
+                .map(|w| WatchSession::Grpc(Box::new(w))),
+            Conn::Etcq(c) => c
+                .open_watch(first)
+                .await
+                .map(|w| WatchSession::Etcq(Box::new(w))),
             #[cfg(test)]
             Conn::Fake(_) => {
                 let _ = first;
@@ -99,8 +105,8 @@ impl Conn {
 /// One watch stream carrying any number of watchers.
 #[derive(Debug)]
 pub(crate) enum WatchSession {
-    Grpc(GrpcWatch),
-    Etcq(EtcqWatch),
+    Grpc(Box<GrpcWatch>),
+    Etcq(Box<EtcqWatch>),
 }
 
 impl WatchSession {
@@ -156,7 +162,9 @@ pub(crate) async fn connect_all(
         let endpoint = &endpoints[i % endpoints.len()];
         async move {
             match kind {
-                TargetKind::EtcdGrpc => GrpcConn::connect(endpoint).await.map(Conn::Grpc),
+                TargetKind::EtcdGrpc => GrpcConn::connect(endpoint)
+                    .await
+                    .map(|c| Conn::Grpc(Box::new(c))),
                 TargetKind::Etcq => EtcqConn::connect(endpoint, cacert).await.map(Conn::Etcq),
             }
         }

@@ -42,12 +42,19 @@ use crate::mesh::{
     Downlink, DownlinkTx, Envelope, EventBatch, History, HistoryError, HistoryReply,
     HistoryRequest, Reply, Request, Response,
 };
-use crate::proposal::{InternalRequest, Op};
+use crate::proposal::{InternalRequest, Op, ProposalBatch};
 use apply::AppliedResponse;
 
 /// Buffered MVCC data written to its segment files (no fsync) once it reaches
 /// this size, and at every tick in any case.
 const MVCC_FLUSH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Bytes raft's entry encoding adds around our payload (index, term, type, tags).
+const RAFT_ENTRY_OVERHEAD_BYTES: usize = 64;
+/// Most bytes of requests batched into one raft entry.
+const BATCH_BYTES_MAX: usize = 1024 * 1024;
+/// Bytes a request adds to a batch beyond its own encoding (tag + length).
+const BATCH_ITEM_OVERHEAD_BYTES: usize = 8;
 
 /// The version string reported by Status: the etcd API level we implement.
 pub const ETCD_API_VERSION: &str = "3.4.23";
@@ -123,6 +130,11 @@ pub struct Shard<D: Disk> {
     last_tick: Instant,
     last_lease_checkpoint_ms: u64,
     turn_events: Vec<etcq_net::pb::mvccpb::Event>,
+    /// Requests gathered this turn, proposed as one entry.
+    batch: Vec<InternalRequest>,
+    batch_bytes: usize,
+    /// Largest raft entry the WAL accepts.
+    entry_bytes_max: usize,
 }
 
 impl<D: Disk> Shard<D> {
@@ -132,6 +144,7 @@ impl<D: Disk> Shard<D> {
         opts: ShardOptions,
         downlinks: Vec<DownlinkTx>,
     ) -> Result<Self, ShardError> {
+        let wal_segment_bytes = opts.wal_segment_bytes;
         let wal_dir = opts.data_dir.join("member").join("wal");
         let data_dir = opts.data_dir.join("member").join("mvcc");
         let (wal, recovered) = Wal::open(
@@ -206,6 +219,13 @@ impl<D: Disk> Shard<D> {
             last_tick: now,
             last_lease_checkpoint_ms: 0,
             turn_events: Vec::new(),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            entry_bytes_max: WalOptions {
+                segment_bytes: wal_segment_bytes,
+            }
+            .max_entry_data_bytes()
+                - RAFT_ENTRY_OVERHEAD_BYTES,
         })
     }
 
@@ -277,6 +297,7 @@ impl<D: Disk> Shard<D> {
             self.check_space();
             self.lease_housekeeping();
         }
+        self.propose_batch();
         if !self.no_space {
             self.process_ready().await?;
         }
@@ -529,12 +550,51 @@ impl<D: Disk> Shard<D> {
         }
         let id = self.next_proposal_id;
         self.next_proposal_id += 1;
-        let data = InternalRequest { id, op: Some(op) }.encode_to_vec();
-        match self.raw.propose(vec![], data) {
-            Ok(()) => {
-                self.waiting.insert(id, w);
+        if let Err(e) = self.enqueue(InternalRequest { id, op: Some(op) }) {
+            return self.reply(w, Err(e)).await;
+        }
+        self.waiting.insert(id, w);
+    }
+
+    /// Adds a request to the turn's batch, proposing the batch first if the
+    /// request would not fit in it.
+    fn enqueue(&mut self, req: InternalRequest) -> Result<(), EtcdError> {
+        let len = req.encoded_len() + BATCH_ITEM_OVERHEAD_BYTES;
+        let cap = self.entry_bytes_max.min(BATCH_BYTES_MAX);
+        if len > self.entry_bytes_max {
+            return Err(errors::request_too_large());
+        }
+        if self.batch_bytes + len > cap {
+            self.propose_batch();
+        }
+        self.batch_bytes += len;
+        self.batch.push(req);
+        Ok(())
+    }
+
+    /// Proposes the gathered requests as one raft entry.
+    fn propose_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let requests = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        let data = ProposalBatch { requests }.encode_to_vec();
+        if let Err(e) = self.raw.propose(vec![], data.clone()) {
+            tracing::warn!("proposal of a batch failed: {e}");
+            let failed = ProposalBatch::decode(&data[..])
+                .map(|b| b.requests)
+                .unwrap_or_default();
+            for req in failed {
+                if let Some(w) = self.waiting.remove(&req.id) {
+                    if let Some(tx) = self.downlinks.get(w.from_core) {
+                        let _ = tx.try_send(Downlink::Reply {
+                            req_id: w.req_id,
+                            reply: Err(errors::internal(&e)),
+                        });
+                    }
+                }
             }
-            Err(e) => self.reply(w, Err(errors::internal(e))).await,
         }
     }
 
@@ -543,12 +603,10 @@ impl<D: Disk> Shard<D> {
         if self.no_space || self.raw.raft.state != StateRole::Leader {
             return;
         }
-        let data = InternalRequest {
+        if let Err(e) = self.enqueue(InternalRequest {
             id: 0,
             op: Some(op),
-        }
-        .encode_to_vec();
-        if let Err(e) = self.raw.propose(vec![], data) {
+        }) {
             tracing::warn!("internal proposal dropped: {e}");
         }
     }
@@ -667,8 +725,8 @@ impl<D: Disk> Shard<D> {
             if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
                 continue; // leader's empty entry; conf changes arrive with clustering
             }
-            let req = match InternalRequest::decode(&entry.data[..]) {
-                Ok(r) => r,
+            let batch = match ProposalBatch::decode(&entry.data[..]) {
+                Ok(b) => b,
                 Err(e) => {
                     return Err(ShardError::Recovery(format!(
                         "undecodable entry at index {}: {e}",
@@ -676,44 +734,52 @@ impl<D: Disk> Shard<D> {
                     )));
                 }
             };
-            let Some(op) = req.op else { continue };
-            let now = self.now_ms();
-            if matches!(op, Op::Compaction(_)) {
-                self.compaction_running = true;
+            for req in batch.requests {
+                self.apply_request(req).await?;
             }
-            let applied = apply::apply(&mut self.store, &mut self.lessor, op, now)?;
-            self.turn_events.extend(applied.events);
-            if let Some(w) = self.waiting.remove(&req.id) {
-                let header = Some(self.header());
-                let reply = applied.result.map(|r| match r {
-                    AppliedResponse::Put(mut r) => {
-                        r.header = header;
-                        Response::Put(r)
-                    }
-                    AppliedResponse::DeleteRange(mut r) => {
-                        r.header = header;
-                        Response::DeleteRange(r)
-                    }
-                    AppliedResponse::Txn(mut r) => {
-                        set_txn_headers(&mut r, &header);
-                        Response::Txn(r)
-                    }
-                    AppliedResponse::Compaction(mut r) => {
-                        r.header = header;
-                        Response::Compact(r)
-                    }
-                    AppliedResponse::LeaseGrant(mut r) => {
-                        r.header = header;
-                        Response::LeaseGrant(r)
-                    }
-                    AppliedResponse::LeaseRevoke(mut r) => {
-                        r.header = header;
-                        Response::LeaseRevoke(r)
-                    }
-                    AppliedResponse::LeaseCheckpoint => Response::Done,
-                });
-                self.reply(w, reply).await;
-            }
+        }
+        Ok(())
+    }
+
+    /// Applies one request of a committed entry and answers whoever waits for it.
+    async fn apply_request(&mut self, req: InternalRequest) -> Result<(), ShardError> {
+        let Some(op) = req.op else { return Ok(()) };
+        let now = self.now_ms();
+        if matches!(op, Op::Compaction(_)) {
+            self.compaction_running = true;
+        }
+        let applied = apply::apply(&mut self.store, &mut self.lessor, op, now)?;
+        self.turn_events.extend(applied.events);
+        if let Some(w) = self.waiting.remove(&req.id) {
+            let header = Some(self.header());
+            let reply = applied.result.map(|r| match r {
+                AppliedResponse::Put(mut r) => {
+                    r.header = header;
+                    Response::Put(r)
+                }
+                AppliedResponse::DeleteRange(mut r) => {
+                    r.header = header;
+                    Response::DeleteRange(r)
+                }
+                AppliedResponse::Txn(mut r) => {
+                    set_txn_headers(&mut r, &header);
+                    Response::Txn(r)
+                }
+                AppliedResponse::Compaction(mut r) => {
+                    r.header = header;
+                    Response::Compact(r)
+                }
+                AppliedResponse::LeaseGrant(mut r) => {
+                    r.header = header;
+                    Response::LeaseGrant(r)
+                }
+                AppliedResponse::LeaseRevoke(mut r) => {
+                    r.header = header;
+                    Response::LeaseRevoke(r)
+                }
+                AppliedResponse::LeaseCheckpoint => Response::Done,
+            });
+            self.reply(w, reply).await;
         }
         Ok(())
     }

@@ -36,6 +36,8 @@ pub enum Request {
     WatchHistory(HistoryRequest),
     /// The core now has (true) or no longer has (false) any watcher.
     WatchInterest(bool),
+    /// Wakes the raft core's loop for its periodic work (raft tick, leases).
+    Tick,
 }
 
 #[derive(Debug, Clone)]

@@ -135,9 +135,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                     .detach();
                 }
                 let shard = Shard::open(GlommioDisk::new(), opts, downlinks).await?;
+                let ticker = inbox_tx.clone();
                 let link = CoreLink::new(0, UplinkTx::Local(inbox_tx));
                 start_front(0, link, DownlinkRx::Local(dl0_rx), socket0, quic0, limits0)?;
-                shard.run(inbox_rx).await?;
+                shard.run(inbox_rx, ticker).await?;
                 Ok::<(), anyhow::Error>(())
             })
             .map_err(|e| anyhow::anyhow!("starting core 0: {e}"))?,

@@ -234,22 +234,40 @@ impl<D: Disk> Shard<D> {
     }
 
     /// Runs the loop until the inbox closes (every front core stopped).
-    pub async fn run(mut self, mut inbox: mpsc::Receiver<Envelope>) -> Result<(), ShardError> {
-        let tick = Duration::from_millis(config::TICK_MS);
+    /// `ticker` is a sender into `inbox`: a small task uses it to wake the
+    /// loop every tick, so an idle loop waits on one channel only (a timer
+    /// armed and cancelled per wait costs two io_uring operations a turn).
+    pub async fn run(
+        mut self,
+        mut inbox: mpsc::Receiver<Envelope>,
+        ticker: mpsc::Sender<Envelope>,
+    ) -> Result<(), ShardError> {
+        glommio::spawn_local(async move {
+            let mut ticker = ticker;
+            loop {
+                glommio::timer::sleep(Duration::from_millis(config::TICK_MS)).await;
+                let tick = Envelope {
+                    from_core: usize::MAX,
+                    req_id: 0,
+                    req: Request::Tick,
+                };
+                if let Err(e) = ticker.try_send(tick) {
+                    if e.is_disconnected() {
+                        return;
+                    }
+                    // Full: the loop is busy and sees the elapsed tick itself.
+                }
+            }
+        })
+        .detach();
         loop {
-            // Wait for a request or the next tick, unless background work is pending.
+            // Wait for a request (or a tick), unless background work is pending.
             let mut batch = Vec::new();
             let busy = self.compaction_running || self.raw.has_ready();
             let first = if busy {
                 inbox.try_recv().ok().map(Some)
             } else {
-                let wait = tick.saturating_sub(self.last_tick.elapsed());
-                let next = async { Some(inbox.next().await) };
-                let timer = async {
-                    glommio::timer::sleep(wait).await;
-                    None
-                };
-                futures_lite::future::or(next, timer).await
+                Some(inbox.next().await)
             };
             match first {
                 Some(None) => break, // inbox closed
@@ -425,6 +443,7 @@ impl<D: Disk> Shard<D> {
                 }
                 return;
             }
+            Request::Tick => return, // the turn checks the elapsed time itself
             Request::WatchInterest(on) => {
                 if let Some(slot) = self.watch_interest.get_mut(w.from_core) {
                     *slot = on;

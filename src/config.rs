@@ -76,7 +76,8 @@ pub struct Config {
     #[arg(long, default_value_t = DEFAULT_MAX_TXN_OPS)]
     pub max_txn_ops: usize,
 
-    /// Applied entries between MVCC checkpoints (bounds restart replay; like etcd's --snapshot-count).
+    /// Applied write requests between MVCC checkpoints (bounds restart replay and
+    /// the raft log kept in memory; like etcd's --snapshot-count).
     #[arg(long, default_value_t = 100_000)]
     pub snapshot_count: u64,
 

@@ -130,6 +130,8 @@ pub struct Shard<D: Disk> {
     last_tick: Instant,
     last_lease_checkpoint_ms: u64,
     turn_events: Vec<etcq_net::pb::mvccpb::Event>,
+    /// Requests applied since the last checkpoint (an entry carries a batch).
+    applied_requests_since_checkpoint: u64,
     /// Requests gathered this turn, proposed as one entry.
     batch: Vec<InternalRequest>,
     batch_bytes: usize,
@@ -219,6 +221,7 @@ impl<D: Disk> Shard<D> {
             last_tick: now,
             last_lease_checkpoint_ms: 0,
             turn_events: Vec::new(),
+            applied_requests_since_checkpoint: 0,
             batch: Vec::new(),
             batch_bytes: 0,
             entry_bytes_max: WalOptions {
@@ -329,7 +332,7 @@ impl<D: Disk> Shard<D> {
         if self.compaction_running {
             self.compaction_running = !self.store.compact_step(COMPACTION_STEP_KEYS).await?;
         }
-        if self.applied_index >= self.checkpoint_index + self.opts.snapshot_count {
+        if self.applied_requests_since_checkpoint >= self.opts.snapshot_count {
             self.checkpoint().await?;
         }
         Ok(())
@@ -762,6 +765,7 @@ impl<D: Disk> Shard<D> {
 
     /// Applies one request of a committed entry and answers whoever waits for it.
     async fn apply_request(&mut self, req: InternalRequest) -> Result<(), ShardError> {
+        self.applied_requests_since_checkpoint += 1;
         let Some(op) = req.op else { return Ok(()) };
         let now = self.now_ms();
         if matches!(op, Op::Compaction(_)) {
@@ -864,6 +868,7 @@ impl<D: Disk> Shard<D> {
         let purged = self.wal.purge(index).await?;
         tracing::debug!(index, purged, "checkpoint");
         self.checkpoint_index = index;
+        self.applied_requests_since_checkpoint = 0;
         Ok(())
     }
 }

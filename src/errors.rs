@@ -9,25 +9,3 @@ pub use etcq_net::method::{Code, Status as EtcdError};
 pub fn internal(detail: impl std::fmt::Display) -> EtcdError {
     EtcdError::new(Code::Internal, format!("etcdserver: {detail}"))
 }
-
-// Refusals not yet in the shared list (to move into etcq_net's etcd_errors).
-
-/// `Put` with `ignore_value`/`ignore_lease` on a key that does not exist.
-pub fn key_not_found() -> EtcdError {
-    EtcdError::new(Code::InvalidArgument, "etcdserver: key not found")
-}
-
-/// `Put` with `ignore_value` and a value.
-pub fn value_provided() -> EtcdError {
-    EtcdError::new(Code::InvalidArgument, "etcdserver: value is provided")
-}
-
-/// `Put` with `ignore_lease` and a lease.
-pub fn lease_provided() -> EtcdError {
-    EtcdError::new(Code::InvalidArgument, "etcdserver: lease is provided")
-}
-
-/// A write reached a member that is not the leader.
-pub fn not_leader() -> EtcdError {
-    EtcdError::new(Code::FailedPrecondition, "etcdserver: not leader")
-}

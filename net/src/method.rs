@@ -459,6 +459,18 @@ pub mod etcd_errors {
         /// Too many requests queued.
         too_many_requests, ResourceExhausted, "etcdserver: too many requests");
     etcd_error!(
+        /// `Put` with `ignore_value`/`ignore_lease` on a key that does not exist.
+        key_not_found, InvalidArgument, "etcdserver: key not found");
+    etcd_error!(
+        /// `Put` with `ignore_value` and a value.
+        value_provided, InvalidArgument, "etcdserver: value is provided");
+    etcd_error!(
+        /// `Put` with `ignore_lease` and a lease.
+        lease_provided, InvalidArgument, "etcdserver: lease is provided");
+    etcd_error!(
+        /// A request that must reach the leader reached a follower.
+        not_leader, FailedPrecondition, "etcdserver: not leader");
+    etcd_error!(
         /// Authentication failed.
         auth_failed, InvalidArgument, "etcdserver: authentication failed, invalid user ID or password");
     etcd_error!(

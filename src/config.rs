@@ -91,6 +91,11 @@ pub struct Config {
     #[arg(long, default_value_t = DISK_FREE_RESERVE_BYTES)]
     pub disk_free_reserve_bytes: u64,
 
+    /// Interval of the progress notifications sent to watches created with
+    /// progress_notify (etcd: --experimental-watch-progress-notify-interval, 10m).
+    #[arg(long, default_value_t = 600_000)]
+    pub watch_progress_notify_interval_ms: u64,
+
     /// WAL segment size in bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024)]
     pub wal_segment_bytes: u64,

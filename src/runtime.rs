@@ -69,6 +69,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let limits = Limits {
         max_request_bytes: config.max_request_bytes,
         max_txn_ops: config.max_txn_ops,
+        watch_progress_notify_interval_ms: config.watch_progress_notify_interval_ms,
     };
     tracing::info!(
         name = %config.name,

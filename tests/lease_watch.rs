@@ -250,3 +250,30 @@ async fn a_watcher_that_does_not_read_never_blocks_writes_and_misses_nothing() {
         }
     }
 }
+
+#[tokio::test]
+async fn watches_with_progress_notify_get_periodic_progress() {
+    let node = Node::start(&["--watch-progress-notify-interval-ms", "200"]);
+    let c = node.client().await;
+    let rev = c
+        .put(b("p"), b("1"))
+        .await
+        .expect("put")
+        .header
+        .expect("h")
+        .revision;
+    let (_w, mut stream) = c
+        .watch(pb::WatchCreateRequest {
+            key: b("p"),
+            progress_notify: true,
+            ..Default::default()
+        })
+        .await
+        .expect("watch");
+    let created = stream.message().await.expect("msg").expect("created");
+    assert!(created.created);
+    let progress = stream.message().await.expect("msg").expect("progress");
+    assert_eq!(progress.watch_id, created.watch_id);
+    assert!(progress.events.is_empty());
+    assert_eq!(progress.header.expect("header").revision, rev);
+}

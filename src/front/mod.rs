@@ -11,7 +11,10 @@ pub mod link;
 mod validate;
 pub mod watch;
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message;
@@ -31,6 +34,9 @@ use watch::{SessionOut, WatchSpec};
 pub struct Limits {
     pub max_request_bytes: usize,
     pub max_txn_ops: usize,
+    /// How often watches created with `progress_notify` get a progress
+    /// notification (etcd's --experimental-watch-progress-notify-interval).
+    pub watch_progress_notify_interval_ms: u64,
 }
 
 /// Accepts connections until the endpoint closes.
@@ -214,6 +220,14 @@ async fn watch_session(
     let writer = glommio::spawn_local(write_watch_responses(out.clone(), send));
     // watch_id -> hub handle
     let mut watches: std::collections::BTreeMap<i64, u64> = Default::default();
+    // Watches that asked for periodic progress notifications: watch_id -> hub handle.
+    let progress_watches: Rc<RefCell<BTreeMap<i64, u64>>> = Default::default();
+    let notifier = glommio::spawn_local(notify_progress(
+        link.clone(),
+        out.clone(),
+        progress_watches.clone(),
+        Duration::from_millis(limits.watch_progress_notify_interval_ms.max(1)),
+    ));
     let mut next_watch_id: i64 = 0;
     loop {
         let req: pb::WatchRequest =
@@ -263,8 +277,12 @@ async fn watch_session(
                 };
                 let handle = link.hub.add(&link, out.clone(), spec).await;
                 watches.insert(watch_id, handle);
+                if c.progress_notify {
+                    progress_watches.borrow_mut().insert(watch_id, handle);
+                }
             }
             Some(U::CancelRequest(c)) => {
+                progress_watches.borrow_mut().remove(&c.watch_id);
                 if let Some(handle) = watches.remove(&c.watch_id) {
                     link.hub.remove(&link, handle).await;
                     out.push_control(pb::WatchResponse {
@@ -301,7 +319,35 @@ async fn watch_session(
         link.hub.remove(&link, handle).await;
     }
     out.close();
+    drop(notifier); // dropping a glommio task cancels it
     writer.await;
+}
+
+/// Sends each synced watch that asked for it a progress notification (its
+/// watch_id, no events, the revision it has delivered up to) every `interval`.
+async fn notify_progress(
+    link: Rc<CoreLink>,
+    out: Rc<SessionOut>,
+    watches: Rc<RefCell<BTreeMap<i64, u64>>>,
+    interval: Duration,
+) {
+    loop {
+        glommio::timer::sleep(interval).await;
+        let handles: Vec<u64> = watches.borrow().values().copied().collect();
+        for (watch_id, revision) in link.hub.progress_of(&handles) {
+            if let Some(revision) = revision {
+                out.push_control(pb::WatchResponse {
+                    header: Some(pb::ResponseHeader {
+                        revision,
+                        ..Default::default()
+                    }),
+                    watch_id,
+                    ..Default::default()
+                })
+                .await;
+            }
+        }
+    }
 }
 
 async fn write_watch_responses(out: Rc<SessionOut>, mut send: SendStream) {

@@ -119,6 +119,8 @@ pub struct Shard<D: Disk> {
     applied_index: u64,
     checkpoint_index: u64,
     compaction_running: bool,
+    /// `compaction --physical` callers, answered when the cleanup is done.
+    physical_compaction_waiters: Vec<(Waiter, Reply)>,
     /// The WAL hit ENOSPC: nothing can be persisted any more; writes refused,
     /// reads served from the frozen applied state.
     no_space: bool,
@@ -215,6 +217,7 @@ impl<D: Disk> Shard<D> {
             applied_index: checkpoint_index,
             checkpoint_index,
             compaction_running: false,
+            physical_compaction_waiters: Vec::new(),
             no_space: false,
             space_alarm: false,
             epoch: now,
@@ -331,6 +334,11 @@ impl<D: Disk> Shard<D> {
         }
         if self.compaction_running {
             self.compaction_running = !self.store.compact_step(COMPACTION_STEP_KEYS).await?;
+        }
+        if !self.compaction_running && !self.physical_compaction_waiters.is_empty() {
+            for (w, reply) in std::mem::take(&mut self.physical_compaction_waiters) {
+                self.reply(w, reply).await;
+            }
         }
         if self.applied_requests_since_checkpoint >= self.opts.snapshot_count {
             self.checkpoint().await?;
@@ -768,6 +776,7 @@ impl<D: Disk> Shard<D> {
         self.applied_requests_since_checkpoint += 1;
         let Some(op) = req.op else { return Ok(()) };
         let now = self.now_ms();
+        let physical = matches!(&op, Op::Compaction(c) if c.physical);
         if matches!(op, Op::Compaction(_)) {
             self.compaction_running = true;
         }
@@ -802,7 +811,12 @@ impl<D: Disk> Shard<D> {
                 }
                 AppliedResponse::LeaseCheckpoint => Response::Done,
             });
-            self.reply(w, reply).await;
+            if physical && reply.is_ok() {
+                // Answered once the compaction's cleanup has run (etcd's --physical).
+                self.physical_compaction_waiters.push((w, reply));
+            } else {
+                self.reply(w, reply).await;
+            }
         }
         Ok(())
     }

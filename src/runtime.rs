@@ -98,15 +98,22 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let addr = config.listen_client_addr;
     let quic_config =
         etcq_net::server::server_config(&tls).context("building the QUIC server config")?;
+    // The raft core serves clients too unless asked to stay dedicated.
+    let raft_core_serves = cores == 1 || !config.dedicated_raft_core;
+    let front_cores = if raft_core_serves { cores } else { cores - 1 };
     let mut sockets = Vec::with_capacity(cores);
-    for _ in 0..cores {
+    for _ in 0..front_cores {
         sockets.push(
-            etcq_net::server::bind_udp(addr, cores > 1)
+            etcq_net::server::bind_udp(addr, front_cores > 1)
                 .with_context(|| format!("binding QUIC on udp {addr}"))?,
         );
     }
     let mut sockets = sockets.into_iter();
-    let socket0 = sockets.next().expect("at least one core");
+    let socket0 = if raft_core_serves {
+        sockets.next()
+    } else {
+        None
+    };
     let mut threads = Vec::new();
     let quic0 = quic_config.clone();
     let limits0 = limits.clone();
@@ -159,7 +166,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                     let downlink = DownlinkRx::Shared(drx.connect().await);
                     let uplink = UplinkTx::Shared(utx.connect().await);
                     let link = CoreLink::new(core, uplink);
-                    start_front(core, link, downlink, socket, quic, limits)?;
+                    start_front(core, link, downlink, Some(socket), quic, limits)?;
                     // Front tasks run until the process stops.
                     futures::future::pending::<()>().await;
                     Ok::<(), anyhow::Error>(())
@@ -179,17 +186,20 @@ fn start_front(
     core: usize,
     link: Rc<CoreLink>,
     downlink: DownlinkRx,
-    socket: std::net::UdpSocket,
+    socket: Option<std::net::UdpSocket>,
     quic: quinn::ServerConfig,
     limits: Limits,
 ) -> anyhow::Result<()> {
     glommio::spawn_local(link.clone().dispatch(downlink)).detach();
     glommio::spawn_local(crate::front::watch::WatchHub::run_catchup(link.clone())).detach();
+    let Some(socket) = socket else {
+        return Ok(()); // the raft core of a multi-core node serves no clients
+    };
     let addr = socket.local_addr().context("socket address")?;
     let endpoint = etcq_net::server::server_endpoint_on_socket(socket, quic)
         .with_context(|| format!("starting QUIC on udp {addr}"))?;
-    if core == 0 {
-        tracing::info!(addr = %addr, "serving etcq/1 (QUIC) clients");
+    if core <= 1 {
+        tracing::info!(addr = %addr, core, "serving etcq/1 (QUIC) clients");
     }
     glommio::spawn_local(front::serve(core, link, endpoint, limits)).detach();
     Ok(())

@@ -304,3 +304,11 @@ async fn over_quota_writes_are_refused_while_reads_and_deletes_go_on() {
     }
     c.delete(b("q")).await.expect("delete under alarm");
 }
+
+#[tokio::test]
+async fn a_dedicated_raft_core_serves_through_the_other_cores() {
+    let node = Node::start(&["--cores", "2", "--dedicated-raft-core"]);
+    let c = node.client().await;
+    c.put(b("d"), b("1")).await.expect("put");
+    assert_eq!(c.get(b("d")).await.expect("get").expect("d").value, b("1"));
+}

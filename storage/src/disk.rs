@@ -77,6 +77,14 @@ pub trait Disk: Clone + 'static {
     /// disk; a copy on the in-memory one). Later writes to the file may or may
     /// not show through: map only files that are no longer written.
     async fn map(&self, path: &Path) -> io::Result<Bytes>;
+    /// Hints that the pages of `view` (a slice of what [`Disk::map`] returned
+    /// for `path`) will not be needed soon: they leave the process's resident
+    /// set, and the contents stay readable (an access faults them back in from
+    /// the page cache or the file). A no-op for anything that is not such a
+    /// view, and on the in-memory disk.
+    fn release(&self, path: &Path, view: &Bytes) {
+        let _ = (path, view);
+    }
 }
 
 /// An open file. Dropping it closes it.

@@ -255,6 +255,57 @@ impl Disk for GlommioDisk {
         let map = unsafe { memmap2::Mmap::map(&file)? };
         Ok(Bytes::from_owner(map))
     }
+
+    fn release(&self, path: &Path, view: &Bytes) {
+        let page = 4096usize;
+        let start = view.as_ptr() as usize;
+        let end = start + view.len();
+        // Whole pages inside the view only.
+        let (first, last) = (start.div_ceil(page) * page, end / page * page);
+        if first >= last || !is_file_mapping_of(first, last, path) {
+            return;
+        }
+        // SAFETY: [first, last) lies inside a read-only shared mapping of `path`
+        // (checked against /proc/self/maps): MADV_DONTNEED only drops the page
+        // table entries; later reads fault the file's pages back in.
+        let rc = unsafe {
+            libc::madvise(
+                first as *mut libc::c_void,
+                last - first,
+                libc::MADV_DONTNEED,
+            )
+        };
+        if rc != 0 {
+            tracing::debug!(path = %path.display(), "madvise(DONTNEED) failed: {}", io::Error::last_os_error());
+        }
+    }
+}
+
+/// Whether `[first, last)` lies inside one mapping of the file at `path`, as
+/// /proc/self/maps shows it. Guards `release` against ever being handed heap
+/// memory, where MADV_DONTNEED would zero the bytes.
+fn is_file_mapping_of(first: usize, last: usize, path: &Path) -> bool {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return false;
+    };
+    let Ok(canonical) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    maps.lines().any(|line| {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            return false;
+        };
+        let name = fields.nth(3).unwrap_or("");
+        let Some((lo, hi)) = range.split_once('-') else {
+            return false;
+        };
+        let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16))
+        else {
+            return false;
+        };
+        lo <= first && last <= hi && perms.starts_with("r-") && Path::new(name) == canonical
+    })
 }
 
 #[cfg(test)]
@@ -309,5 +360,31 @@ mod tests {
             io::Result::Ok(())
         })
         .expect("glommio disk smoke test");
+    }
+
+    #[test]
+    fn released_views_stay_readable_and_heap_bytes_are_never_touched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("seg");
+        let content: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &content).expect("write");
+        let ex = glommio::LocalExecutorBuilder::default()
+            .make()
+            .expect("glommio executor");
+        ex.run(async move {
+            let disk = GlommioDisk::new();
+            let view = disk.map(&path).await.expect("map");
+            assert_eq!(&view[..], &content[..]);
+            disk.release(&path, &view);
+            assert_eq!(
+                &view[..],
+                &content[..],
+                "a released view reads the file again"
+            );
+            // Heap bytes handed in by mistake: never madvised (that would zero them).
+            let heap = Bytes::from(content.clone());
+            disk.release(&path, &heap);
+            assert_eq!(&heap[..], &content[..]);
+        });
     }
 }

@@ -311,6 +311,8 @@ impl<D: Disk> Segments<D> {
                         reason: "mapped segment differs from the bytes written".into(),
                     });
                 }
+                // The check above touched every page; reads fault back in what they need.
+                self.disk.release(&path, &mapped);
                 seg.data = SegData::Mapped(mapped.slice(..seg.len()));
             }
         }

@@ -200,6 +200,12 @@ impl<D: Disk> MvccStore<D> {
             manifest.current_revision,
             manifest.compact_revision,
         )?;
+        // The index scan touched every mapped page; let them go until a read needs them.
+        for (id, data, _) in &loaded {
+            if let SegData::Mapped(b) = data {
+                disk.release(&dir.join(format!("{id:016x}.seg")), b);
+            }
+        }
         let mut segs = Segments::new(disk.clone(), dir.to_path_buf(), opts.segment_bytes);
         for (id, data, file) in loaded {
             segs.add_loaded(id, data, file);

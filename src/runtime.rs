@@ -44,6 +44,11 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    // Absolute from here on: log lines name real places, and no I/O layer
+    // depends on the working directory.
+    let mut config = config;
+    config.data_dir = std::fs::canonicalize(&config.data_dir)
+        .with_context(|| format!("resolving data dir {}", config.data_dir.display()))?;
     let tls = TlsServerMaterial::load_or_create(
         &config.data_dir,
         config.cert_file.as_deref(),

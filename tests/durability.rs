@@ -174,3 +174,23 @@ async fn a_corrupt_wal_stops_startup_naming_the_file_and_offset() {
         "the error must name file and offset:\n{log}"
     );
 }
+
+#[tokio::test]
+async fn the_readme_command_runs_with_no_data_dir_flag_and_survives_kill_9() {
+    // No --data-dir: data goes to ./default.etcq under the working directory.
+    let mut node = Node::start_default_dir(&[]);
+    let c = node.client().await;
+    c.put(b("greeting"), b("hello")).await.expect("put");
+    drop(c);
+    assert!(node.data_dir().join("member").join("wal").exists());
+    node.restart();
+    let c = node.client().await;
+    assert_eq!(
+        c.get(b("greeting"))
+            .await
+            .expect("get")
+            .expect("kept")
+            .value,
+        b("hello")
+    );
+}

@@ -235,7 +235,10 @@ impl Disk for GlommioDisk {
     }
 
     async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        let d = Directory::open(dir).await.map_err(glommio_err)?;
+        // glommio opens directories relative to no directory fd: a relative
+        // path fails with EBADF, so resolve it first.
+        let dir = std::path::absolute(dir)?;
+        let d = Directory::open(&dir).await.map_err(glommio_err)?;
         d.sync().await.map_err(glommio_err)?;
         d.close().await.map_err(glommio_err)
     }

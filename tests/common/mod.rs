@@ -20,6 +20,8 @@ pub struct Node {
     pub addr: SocketAddr,
     child: Option<Child>,
     extra_args: Vec<String>,
+    /// Run without --data-dir, from `dir` as the working directory.
+    default_dir: bool,
 }
 
 fn free_udp_port() -> u16 {
@@ -28,24 +30,42 @@ fn free_udp_port() -> u16 {
 }
 
 impl Node {
-    /// Starts a node with a fresh data directory.
-    pub fn start(extra_args: &[&str]) -> Node {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
-            .parse()
-            .expect("addr");
-        let mut node = Node {
-            dir,
-            addr,
-            child: None,
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-        };
+    /// Starts a node with no --data-dir, as the README's first command does:
+    /// its working directory is a fresh temp dir, data in ./default.etcq.
+    pub fn start_default_dir(extra_args: &[&str]) -> Node {
+        let mut node = Node::start_stopped(extra_args);
+        node.default_dir = true;
         node.spawn();
         node
     }
 
+    /// Starts a node with a fresh data directory.
+    pub fn start(extra_args: &[&str]) -> Node {
+        let mut node = Node::start_stopped(extra_args);
+        node.spawn();
+        node
+    }
+
+    fn start_stopped(extra_args: &[&str]) -> Node {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
+            .parse()
+            .expect("addr");
+        Node {
+            dir,
+            addr,
+            child: None,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            default_dir: false,
+        }
+    }
+
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        if self.default_dir {
+            self.dir.path().join("default.etcq")
+        } else {
+            self.dir.path().join("data")
+        }
     }
 
     fn spawn(&mut self) {
@@ -55,9 +75,13 @@ impl Node {
             .append(true)
             .open(self.dir.path().join("etcq.log"))
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_etcq"))
-            .arg("--data-dir")
-            .arg(self.data_dir())
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_etcq"));
+        if self.default_dir {
+            cmd.current_dir(self.dir.path());
+        } else {
+            cmd.arg("--data-dir").arg(self.data_dir());
+        }
+        let child = cmd
             .arg("--listen-client-addr")
             .arg(self.addr.to_string())
             .args(&self.extra_args)

@@ -607,15 +607,14 @@ impl<D: Disk> Shard<D> {
         if self.batch.is_empty() {
             return;
         }
-        let requests = std::mem::take(&mut self.batch);
+        let batch = ProposalBatch {
+            requests: std::mem::take(&mut self.batch),
+        };
         self.batch_bytes = 0;
-        let data = ProposalBatch { requests }.encode_to_vec();
-        if let Err(e) = self.raw.propose(vec![], data.clone()) {
+        let data = batch.encode_to_vec();
+        if let Err(e) = self.raw.propose(vec![], data) {
             tracing::warn!("proposal of a batch failed: {e}");
-            let failed = ProposalBatch::decode(&data[..])
-                .map(|b| b.requests)
-                .unwrap_or_default();
-            for req in failed {
+            for req in &batch.requests {
                 if let Some(w) = self.waiting.remove(&req.id) {
                     if let Some(tx) = self.downlinks.get(w.from_core) {
                         let _ = tx.try_send(Downlink::Reply {

@@ -11,4 +11,5 @@ pub mod lease;
 pub mod mesh;
 pub mod proposal;
 pub mod runtime;
+pub mod service;
 pub mod shard;

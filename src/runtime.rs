@@ -15,8 +15,9 @@ use etcq_net::tls::TlsServerMaterial;
 use etcq_storage::disk_glommio::GlommioDisk;
 
 use crate::config::{Config, CORE_CHANNEL_CAPACITY};
-use crate::front::{self, link::CoreLink, Limits};
+use crate::front::link::CoreLink;
 use crate::mesh::{Downlink, DownlinkRx, DownlinkTx, Envelope, UplinkTx};
+use crate::service::{Limits, Service};
 use crate::shard::{Shard, ShardOptions};
 
 /// 64-bit FNV-1a: stable across builds and platforms (member IDs must be).
@@ -206,6 +207,7 @@ fn start_front(
     if core <= 1 {
         tracing::info!(addr = %addr, core, "serving etcq/1 (QUIC) clients");
     }
-    glommio::spawn_local(front::serve(core, link, endpoint, limits)).detach();
+    let service = Service::new(link, limits);
+    glommio::spawn_local(crate::front::quic::serve(core, service, endpoint)).detach();
     Ok(())
 }

@@ -8,14 +8,14 @@ use etcq_net::pb::etcdserverpb as pb;
 
 use crate::errors::{self, EtcdError};
 
-pub(super) fn range(r: &pb::RangeRequest) -> Result<(), EtcdError> {
+pub(crate) fn range(r: &pb::RangeRequest) -> Result<(), EtcdError> {
     if r.key.is_empty() {
         return Err(errors::empty_key());
     }
     Ok(())
 }
 
-pub(super) fn put(r: &pb::PutRequest) -> Result<(), EtcdError> {
+pub(crate) fn put(r: &pb::PutRequest) -> Result<(), EtcdError> {
     if r.key.is_empty() {
         return Err(errors::empty_key());
     }
@@ -28,14 +28,14 @@ pub(super) fn put(r: &pb::PutRequest) -> Result<(), EtcdError> {
     Ok(())
 }
 
-pub(super) fn delete_range(r: &pb::DeleteRangeRequest) -> Result<(), EtcdError> {
+pub(crate) fn delete_range(r: &pb::DeleteRangeRequest) -> Result<(), EtcdError> {
     if r.key.is_empty() {
         return Err(errors::empty_key());
     }
     Ok(())
 }
 
-pub(super) fn txn(r: &pb::TxnRequest, max_ops: usize) -> Result<(), EtcdError> {
+pub(crate) fn txn(r: &pb::TxnRequest, max_ops: usize) -> Result<(), EtcdError> {
     if r.compare.len() > max_ops || r.success.len() > max_ops || r.failure.len() > max_ops {
         return Err(errors::too_many_ops());
     }

@@ -1,0 +1,115 @@
+//! The etcq/1 front: accepts QUIC connections, reads each stream's method
+//! byte and frames, and hands the messages to the core's [`Service`]. One
+//! stream per unary request; watch and keep-alive sessions are long-lived
+//! streams. Framing is `etcq_net::frame` (docs/protocol.md).
+
+use std::rc::Rc;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use quinn::{RecvStream, SendStream};
+
+use etcq_net::frame::{self, FrameError, FRAME_HEADER_BYTES, STATUS_OK};
+use etcq_net::method::MethodKind;
+
+use crate::errors::EtcdError;
+use crate::service::{Service, HEADROOM_BYTES};
+
+/// Accepts connections until the endpoint closes.
+pub async fn serve(core: usize, service: Rc<Service>, endpoint: quinn::Endpoint) {
+    while let Some(incoming) = endpoint.accept().await {
+        let service = service.clone();
+        glommio::spawn_local(async move {
+            match incoming.await {
+                Ok(conn) => serve_connection(service, conn).await,
+                Err(e) => tracing::debug!(core, "handshake failed: {e}"),
+            }
+        })
+        .detach();
+    }
+}
+
+async fn serve_connection(service: Rc<Service>, conn: quinn::Connection) {
+    loop {
+        match conn.accept_bi().await {
+            Ok((send, recv)) => {
+                glommio::spawn_local(serve_stream(service.clone(), send, recv)).detach();
+            }
+            Err(e) => {
+                tracing::debug!(remote = %conn.remote_address(), "connection closed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Writes etcq/1's OK frame header into an encoded response's headroom.
+fn ok_frame(mut buf: BytesMut) -> Bytes {
+    debug_assert!(HEADROOM_BYTES == FRAME_HEADER_BYTES + 1);
+    let len = (buf.len() - FRAME_HEADER_BYTES) as u32;
+    buf[..FRAME_HEADER_BYTES].copy_from_slice(&len.to_be_bytes());
+    buf[FRAME_HEADER_BYTES] = STATUS_OK;
+    buf.freeze()
+}
+
+async fn serve_stream(service: Rc<Service>, mut send: SendStream, mut recv: RecvStream) {
+    let max = service.limits().max_request_bytes;
+    let method = match frame::read_method(&mut recv).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return,
+        Err(e) => return refuse(&mut send, e).await,
+    };
+    if method.kind() == MethodKind::Unary {
+        let payload = match frame::read_frame(&mut recv, max).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return refuse(&mut send, FrameError::Missing("request frame")).await,
+            Err(e) => return refuse(&mut send, e).await,
+        };
+        let answer = match service.unary(method, payload).await {
+            Ok(buf) => ok_frame(buf),
+            Err(status) => return send_status(&mut send, &status).await,
+        };
+        if send.write_chunk(answer).await.is_ok() {
+            let _ = send.finish();
+        }
+        return;
+    }
+    // Streaming: requests are the stream's frames until the client finishes
+    // its side (which ends a watch or keep-alive session) or sends garbage.
+    let requests = futures::stream::unfold(recv, move |mut recv| async move {
+        match frame::read_frame(&mut recv, max).await {
+            Ok(Some(p)) => Some((p, recv)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!("etcq/1 stream ended by a bad frame: {e}");
+                None
+            }
+        }
+    })
+    .boxed_local();
+    let mut responses = service.stream(method, requests);
+    while let Some(item) = responses.next().await {
+        match item {
+            Ok(buf) => {
+                if send.write_chunk(ok_frame(buf)).await.is_err() {
+                    return; // client gone: dropping `responses` ends the session
+                }
+            }
+            Err(status) => return send_status(&mut send, &status).await,
+        }
+    }
+    let _ = send.finish();
+}
+
+async fn send_status(send: &mut SendStream, status: &EtcdError) {
+    if frame::write_status(send, status).await.is_ok() {
+        let _ = send.finish();
+    }
+}
+
+/// Answers a request that could not be read with the matching status, if anyone is listening.
+async fn refuse(send: &mut SendStream, e: FrameError) {
+    if let Some(status) = e.to_status() {
+        send_status(send, &status).await;
+    }
+}

@@ -1,0 +1,174 @@
+//! The service layer: etcd's v3 API as one set of handlers that every front
+//! (etcq/1 over QUIC, etcd's gRPC, the JSON gateway) calls, so no RPC's logic
+//! is written twice.
+//!
+//! The layer speaks encoded protobuf on both sides: a front hands it the
+//! request message's bytes (already taken out of its own framing) and gets
+//! the response message's bytes back, encoded after [`HEADROOM_BYTES`] of
+//! reserved space into which the front writes its own frame header without a
+//! copy (etcq/1 and gRPC both use five bytes). The JSON gateway transcodes
+//! JSON to and from the same bytes.
+//!
+//! Unary RPCs: [`Service::unary`]. Streaming RPCs (watch, lease keep-alive,
+//! snapshot, election observe): [`Service::stream`], which turns a stream of
+//! request messages into a stream of response messages. What lives here:
+//! checks that need no store state, the calls to the raft core, and the
+//! session logic of streams. What does not: sockets, framing, TLS.
+
+mod watch;
+
+use std::rc::Rc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::stream::{LocalBoxStream, StreamExt};
+use prost::Message;
+
+use etcq_net::method::{Method, MethodKind};
+use etcq_net::pb::etcdserverpb as pb;
+
+use crate::errors::{self, EtcdError};
+use crate::front::link::CoreLink;
+use crate::front::validate;
+use crate::mesh::{Request, Response};
+
+/// Bytes reserved in front of every encoded response for the front's frame
+/// header: etcq/1's `length:u32 | status:u8` and gRPC's `compressed:u8 |
+/// length:u32` are both five bytes.
+pub const HEADROOM_BYTES: usize = 5;
+
+/// Client-facing limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_request_bytes: usize,
+    pub max_txn_ops: usize,
+    /// How often watches created with `progress_notify` get a progress
+    /// notification (etcd's --experimental-watch-progress-notify-interval).
+    pub watch_progress_notify_interval_ms: u64,
+}
+
+/// A stream of encoded request messages, as a front received them.
+pub type RequestStream = LocalBoxStream<'static, Bytes>;
+
+/// A stream of encoded responses (each after [`HEADROOM_BYTES`]); an error
+/// item ends the stream with that status.
+pub type ResponseStream = LocalBoxStream<'static, Result<BytesMut, EtcdError>>;
+
+/// One core's service layer; every front of the core shares it.
+pub struct Service {
+    pub(crate) link: Rc<CoreLink>,
+    pub(crate) limits: Limits,
+}
+
+/// Encodes `msg` after [`HEADROOM_BYTES`] zero bytes.
+pub fn encode<M: Message>(msg: &M) -> BytesMut {
+    let mut buf = BytesMut::with_capacity(HEADROOM_BYTES + msg.encoded_len());
+    buf.put_bytes(0, HEADROOM_BYTES);
+    msg.encode_raw(&mut buf);
+    buf
+}
+
+fn decode<M: Message + Default>(payload: Bytes) -> Result<M, EtcdError> {
+    M::decode(payload).map_err(|e| {
+        EtcdError::new(
+            errors::Code::InvalidArgument,
+            format!("etcq: malformed request: {e}"),
+        )
+    })
+}
+
+impl Service {
+    pub fn new(link: Rc<CoreLink>, limits: Limits) -> Rc<Service> {
+        Rc::new(Service { link, limits })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Serves one unary request: the request message's bytes in, the
+    /// response message's bytes (after the headroom) out.
+    pub async fn unary(&self, method: Method, payload: Bytes) -> Result<BytesMut, EtcdError> {
+        if payload.len() > self.limits.max_request_bytes {
+            return Err(errors::request_too_large());
+        }
+        let link = &self.link;
+        macro_rules! call {
+            ($req:expr, $variant:ident) => {
+                match link.call(Request::$variant($req)).await? {
+                    Response::$variant(r) => Ok(encode(&r)),
+                    other => Err(errors::internal(format!("unexpected answer {other:?}"))),
+                }
+            };
+        }
+        match method {
+            Method::Range => {
+                let r: pb::RangeRequest = decode(payload)?;
+                validate::range(&r)?;
+                call!(r, Range)
+            }
+            Method::Put => {
+                let r: pb::PutRequest = decode(payload)?;
+                validate::put(&r)?;
+                call!(r, Put)
+            }
+            Method::DeleteRange => {
+                let r: pb::DeleteRangeRequest = decode(payload)?;
+                validate::delete_range(&r)?;
+                call!(r, DeleteRange)
+            }
+            Method::Txn => {
+                let r: pb::TxnRequest = decode(payload)?;
+                validate::txn(&r, self.limits.max_txn_ops)?;
+                call!(r, Txn)
+            }
+            Method::Compact => call!(decode(payload)?, Compact),
+            Method::LeaseGrant => call!(decode(payload)?, LeaseGrant),
+            Method::LeaseRevoke => call!(decode(payload)?, LeaseRevoke),
+            Method::LeaseTimeToLive => call!(decode(payload)?, LeaseTimeToLive),
+            Method::LeaseLeases => call!(decode(payload)?, LeaseLeases),
+            Method::Status => call!(decode(payload)?, Status),
+            Method::MemberList => call!(decode(payload)?, MemberList),
+            m if m.kind() != MethodKind::Unary => Err(EtcdError::new(
+                errors::Code::Unimplemented,
+                format!("etcq: {m} is a streaming method"),
+            )),
+            other => Err(EtcdError::new(
+                errors::Code::Unimplemented,
+                format!("etcq: method {other} is not served yet"),
+            )),
+        }
+    }
+
+    /// Serves one streaming RPC. The session runs while the returned stream
+    /// is polled; dropping it (the client went away) ends the session.
+    pub fn stream(self: &Rc<Self>, method: Method, requests: RequestStream) -> ResponseStream {
+        match method {
+            Method::Watch => watch::session(self.clone(), requests),
+            Method::LeaseKeepAlive => self.keepalive(requests),
+            other => futures::stream::once(async move {
+                Err(EtcdError::new(
+                    errors::Code::Unimplemented,
+                    format!("etcq: streaming method {other} is not served yet"),
+                ))
+            })
+            .boxed_local(),
+        }
+    }
+
+    /// Lease keep-alive: one answer per request, until the client stops sending.
+    fn keepalive(self: &Rc<Self>, requests: RequestStream) -> ResponseStream {
+        let service = self.clone();
+        requests
+            .then(move |payload| {
+                let service = service.clone();
+                async move {
+                    let req: pb::LeaseKeepAliveRequest = decode(payload)?;
+                    match service.link.call(Request::LeaseKeepAlive(req)).await? {
+                        Response::LeaseKeepAlive(r) => Ok(encode(&r)),
+                        other => Err(errors::internal(format!("unexpected answer {other:?}"))),
+                    }
+                }
+            })
+            .boxed_local()
+    }
+}

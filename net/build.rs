@@ -1,6 +1,7 @@
 //! Compiles the etcd v3 `.proto` files under `proto/` into Rust with
 //! prost-build. No system `protoc`: `protox` parses the files into a
-//! descriptor set in-process.
+//! descriptor set in-process. The encoded descriptor set is also written to
+//! `$OUT_DIR/etcd_descriptors.bin` for the JSON gateway.
 
 use std::path::PathBuf;
 
@@ -21,6 +22,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let descriptors = protox::compile(PROTO_FILES, [PROTO_ROOT])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+
+    // The same descriptors, encoded, for the JSON gateway's runtime
+    // reflection (`pb::FILE_DESCRIPTOR_SET`, src/gateway.rs).
+    std::fs::write(
+        out_dir.join("etcd_descriptors.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
 
     let mut config = prost_build::Config::new();
     config

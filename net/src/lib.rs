@@ -17,6 +17,7 @@
 
 pub mod client;
 pub mod frame;
+pub mod gateway;
 pub mod glommio_rt;
 pub mod method;
 pub mod pb;

@@ -41,3 +41,10 @@ pub mod v3lockpb {
 pub mod v3electionpb {
     include!(concat!(env!("OUT_DIR"), "/v3electionpb.rs"));
 }
+
+/// The encoded `google.protobuf.FileDescriptorSet` of every `.proto` file
+/// above (written by `build.rs` from the same protox output prost compiles),
+/// for runtime reflection: the HTTP/JSON gateway ([`crate::gateway`]) loads
+/// it into a `prost_reflect::DescriptorPool` to transcode messages by name.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/etcd_descriptors.bin"));

@@ -25,6 +25,8 @@ pub const WATCH_CATCHUP_EVENTS_MAX: usize = 1000;
 pub const WATCH_RESPONSE_EVENTS_MAX: usize = 1000;
 /// Most concurrent requests one QUIC connection may have in flight.
 pub const CONNECTION_STREAMS_MAX: u32 = 1024;
+/// Pending TCP connections the kernel queues per core's listener.
+pub const TCP_LISTEN_BACKLOG: i32 = 1024;
 /// Raft tick length.
 pub const TICK_MS: u64 = 100;
 /// Raft election timeout in ticks (1 s, as etcd's default).

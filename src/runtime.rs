@@ -5,6 +5,7 @@
 //! the wall clock.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use futures::StreamExt;
@@ -14,10 +15,10 @@ use glommio::{LocalExecutorBuilder, Placement};
 use etcq_net::tls::TlsServerMaterial;
 use etcq_storage::disk_glommio::GlommioDisk;
 
-use crate::config::{Config, CORE_CHANNEL_CAPACITY};
+use crate::config::{Config, CORE_CHANNEL_CAPACITY, TCP_LISTEN_BACKLOG};
 use crate::front::link::CoreLink;
 use crate::mesh::{Downlink, DownlinkRx, DownlinkTx, Envelope, UplinkTx};
-use crate::service::{Limits, Service};
+use crate::service::{Identity, Limits, Service};
 use crate::shard::{Shard, ShardOptions};
 
 /// 64-bit FNV-1a: stable across builds and platforms (member IDs must be).
@@ -57,8 +58,18 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         config.trusted_ca_file.as_deref(),
     )
     .context("setting up TLS")?;
-    let client_url = format!("https://{}", config.listen_client_addr);
-    let member_id = fnv1a(&[config.name.as_bytes(), client_url.as_bytes()]).max(1);
+    // The member ID hashes the name and address (with the scheme it has
+    // always had, so IDs stay stable across versions).
+    let id_url = format!("https://{}", config.listen_client_addr);
+    let member_id = fnv1a(&[config.name.as_bytes(), id_url.as_bytes()]).max(1);
+    // The TCP port answers plaintext and TLS alike; advertise what etcd
+    // would for the same flags: https once certificates are configured.
+    let scheme = if config.cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let client_url = format!("{scheme}://{}", config.listen_client_addr);
     let cluster_id = fnv1a(&[&member_id.to_be_bytes()]);
     let opts = ShardOptions {
         data_dir: config.data_dir.clone(),
@@ -71,6 +82,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         max_txn_ops: config.max_txn_ops,
         quota_backend_bytes: config.quota_backend_bytes,
         disk_free_reserve_bytes: config.disk_free_reserve_bytes,
+    };
+    let identity = Identity {
+        cluster_id,
+        member_id,
     };
     let limits = Limits {
         max_request_bytes: config.max_request_bytes,
@@ -109,11 +124,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let front_cores = if raft_core_serves { cores } else { cores - 1 };
     let mut sockets = Vec::with_capacity(cores);
     for _ in 0..front_cores {
-        sockets.push(
-            etcq_net::server::bind_udp(addr, front_cores > 1)
-                .with_context(|| format!("binding QUIC on udp {addr}"))?,
-        );
+        let udp = etcq_net::server::bind_udp(addr, front_cores > 1)
+            .with_context(|| format!("binding QUIC on udp {addr}"))?;
+        let tcp = bind_tcp(addr).with_context(|| format!("binding gRPC on tcp {addr}"))?;
+        sockets.push(FrontSockets { udp, tcp });
     }
+    let tcp_tls = Arc::new(tcp_tls_config(&tls).context("building the TCP TLS config")?);
     let mut sockets = sockets.into_iter();
     let socket0 = if raft_core_serves {
         sockets.next()
@@ -123,6 +139,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let mut threads = Vec::new();
     let quic0 = quic_config.clone();
     let limits0 = limits.clone();
+    let tcp_tls0 = tcp_tls.clone();
     threads.push(
         LocalExecutorBuilder::new(Placement::Fixed(0))
             .name("etcq-core-0")
@@ -153,7 +170,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                 let shard = Shard::open(GlommioDisk::new(), opts, downlinks).await?;
                 let ticker = inbox_tx.clone();
                 let link = CoreLink::new(0, UplinkTx::Local(inbox_tx));
-                start_front(0, link, DownlinkRx::Local(dl0_rx), socket0, quic0, limits0)?;
+                start_front(
+                    0,
+                    link,
+                    DownlinkRx::Local(dl0_rx),
+                    socket0,
+                    quic0,
+                    tcp_tls0,
+                    limits0,
+                    identity,
+                )?;
                 shard.run(inbox_rx, ticker).await?;
                 Ok::<(), anyhow::Error>(())
             })
@@ -163,6 +189,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         let core = i + 1;
         let quic = quic_config.clone();
         let limits = limits.clone();
+        let tcp_tls = tcp_tls.clone();
         threads.push(
             LocalExecutorBuilder::new(Placement::Fixed(core % available))
                 .spin_before_park(spin_before_park)
@@ -172,7 +199,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                     let downlink = DownlinkRx::Shared(drx.connect().await);
                     let uplink = UplinkTx::Shared(utx.connect().await);
                     let link = CoreLink::new(core, uplink);
-                    start_front(core, link, downlink, Some(socket), quic, limits)?;
+                    start_front(
+                        core,
+                        link,
+                        downlink,
+                        Some(socket),
+                        quic,
+                        tcp_tls,
+                        limits,
+                        identity,
+                    )?;
                     // Front tasks run until the process stops.
                     futures::future::pending::<()>().await;
                     Ok::<(), anyhow::Error>(())
@@ -188,26 +224,65 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     }
 }
 
+/// The sockets of one front core, bound before any core serves.
+struct FrontSockets {
+    udp: std::net::UdpSocket,
+    tcp: std::net::TcpListener,
+}
+
+/// A TCP listener on `addr` with SO_REUSEPORT, so every core can accept on
+/// the same address and the kernel spreads connections across them.
+fn bind_tcp(addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(TCP_LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// TLS for the TCP front: the node's certificate, ALPN h2 (gRPC) and
+/// http/1.1 (the JSON gateway).
+fn tcp_tls_config(tls: &TlsServerMaterial) -> anyhow::Result<rustls::ServerConfig> {
+    let mut config = tls.rustls_server_config()?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+#[allow(clippy::too_many_arguments)] // one call site per kind of core
 fn start_front(
     core: usize,
     link: Rc<CoreLink>,
     downlink: DownlinkRx,
-    socket: Option<std::net::UdpSocket>,
+    sockets: Option<FrontSockets>,
     quic: quinn::ServerConfig,
+    tcp_tls: Arc<rustls::ServerConfig>,
     limits: Limits,
+    identity: Identity,
 ) -> anyhow::Result<()> {
     glommio::spawn_local(link.clone().dispatch(downlink)).detach();
     glommio::spawn_local(crate::front::watch::WatchHub::run_catchup(link.clone())).detach();
-    let Some(socket) = socket else {
+    let Some(FrontSockets { udp, tcp }) = sockets else {
         return Ok(()); // the raft core of a multi-core node serves no clients
     };
-    let addr = socket.local_addr().context("socket address")?;
-    let endpoint = etcq_net::server::server_endpoint_on_socket(socket, quic)
+    let addr = udp.local_addr().context("socket address")?;
+    let endpoint = etcq_net::server::server_endpoint_on_socket(udp, quic)
         .with_context(|| format!("starting QUIC on udp {addr}"))?;
+    // SAFETY: the descriptor comes from a listening std TcpListener that we
+    // own and hand over whole.
+    let listener = unsafe {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        glommio::net::TcpListener::from_raw_fd(tcp.into_raw_fd())
+    };
     if core <= 1 {
-        tracing::info!(addr = %addr, core, "serving etcq/1 (QUIC) clients");
+        tracing::info!(addr = %addr, core, "serving etcq/1 (QUIC) clients on udp, etcd gRPC and JSON on tcp");
     }
-    let service = Service::new(link, limits);
-    glommio::spawn_local(crate::front::quic::serve(core, service, endpoint)).detach();
+    let service = Service::new(link, limits, identity);
+    glommio::spawn_local(crate::front::quic::serve(core, service.clone(), endpoint)).detach();
+    glommio::spawn_local(crate::front::grpc::serve(core, service, listener, tcp_tls)).detach();
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! Also here: the core's link to the raft core (`link`), the checks that need
 //! no store state (`validate`), and the per-core watch hub (`watch`).
 
+pub mod grpc;
 pub mod link;
 pub mod quic;
 pub(crate) mod validate;

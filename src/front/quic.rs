@@ -45,7 +45,7 @@ async fn serve_connection(service: Rc<Service>, conn: quinn::Connection) {
 
 /// Writes etcq/1's OK frame header into an encoded response's headroom.
 fn ok_frame(mut buf: BytesMut) -> Bytes {
-    debug_assert!(HEADROOM_BYTES == FRAME_HEADER_BYTES + 1);
+    const _: () = assert!(HEADROOM_BYTES == FRAME_HEADER_BYTES + 1);
     let len = (buf.len() - FRAME_HEADER_BYTES) as u32;
     buf[..FRAME_HEADER_BYTES].copy_from_slice(&len.to_be_bytes());
     buf[FRAME_HEADER_BYTES] = STATUS_OK;

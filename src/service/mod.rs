@@ -53,10 +53,18 @@ pub type RequestStream = LocalBoxStream<'static, Bytes>;
 /// item ends the stream with that status.
 pub type ResponseStream = LocalBoxStream<'static, Result<BytesMut, EtcdError>>;
 
+/// Who answers: the IDs every response header carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Identity {
+    pub cluster_id: u64,
+    pub member_id: u64,
+}
+
 /// One core's service layer; every front of the core shares it.
 pub struct Service {
     pub(crate) link: Rc<CoreLink>,
     pub(crate) limits: Limits,
+    pub(crate) identity: Identity,
 }
 
 /// Encodes `msg` after [`HEADROOM_BYTES`] zero bytes.
@@ -77,8 +85,20 @@ fn decode<M: Message + Default>(payload: Bytes) -> Result<M, EtcdError> {
 }
 
 impl Service {
-    pub fn new(link: Rc<CoreLink>, limits: Limits) -> Rc<Service> {
-        Rc::new(Service { link, limits })
+    pub fn new(link: Rc<CoreLink>, limits: Limits, identity: Identity) -> Rc<Service> {
+        Rc::new(Service {
+            link,
+            limits,
+            identity,
+        })
+    }
+
+    /// The store's current header (revision, raft term), from the raft core.
+    pub(crate) async fn current_header(&self) -> Result<pb::ResponseHeader, EtcdError> {
+        match self.link.call(Request::Status(pb::StatusRequest {})).await? {
+            Response::Status(s) => Ok(s.header.unwrap_or_default()),
+            other => Err(errors::internal(format!("unexpected answer {other:?}"))),
+        }
     }
 
     pub fn limits(&self) -> &Limits {

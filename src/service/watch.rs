@@ -45,11 +45,16 @@ impl Drop for Watches {
 /// Starts a session over `requests`; the returned stream yields its responses.
 pub(super) fn session(service: Rc<Service>, requests: RequestStream) -> ResponseStream {
     let out = Rc::new(SessionOut::default());
+    let identity = service.identity;
     let task = glommio::spawn_local(run(service, requests, out.clone()));
     // The task lives as long as the response stream: dropping the stream
     // (the client went away) cancels it.
-    futures::stream::unfold((out, task), |(out, task)| async move {
-        let resp = out.pop().await?;
+    futures::stream::unfold((out, task), move |(out, task)| async move {
+        let mut resp = out.pop().await?;
+        // Every response carries a full header (etcd's clients dereference it).
+        let header = resp.header.get_or_insert_with(Default::default);
+        header.cluster_id = identity.cluster_id;
+        header.member_id = identity.member_id;
         Some((Ok(encode(&resp)), (out, task)))
     })
     .boxed_local()
@@ -100,7 +105,10 @@ async fn run(service: Rc<Service>, mut requests: RequestStream, out: Rc<SessionO
                 use pb::watch_create_request::FilterType;
                 let no_put = c.filters.contains(&(FilterType::Noput as i32));
                 let no_delete = c.filters.contains(&(FilterType::Nodelete as i32));
+                // etcd's created answer carries the store's revision at creation.
+                let header = service.current_header().await.ok();
                 out.push_control(pb::WatchResponse {
+                    header,
                     watch_id,
                     created: true,
                     ..Default::default()

@@ -15,6 +15,8 @@
 //! checks that need no store state, the calls to the raft core, and the
 //! session logic of streams. What does not: sockets, framing, TLS.
 
+mod election;
+mod lock;
 mod watch;
 
 use std::rc::Rc;
@@ -148,6 +150,12 @@ impl Service {
             Method::LeaseLeases => call!(decode(payload)?, LeaseLeases),
             Method::Status => call!(decode(payload)?, Status),
             Method::MemberList => call!(decode(payload)?, MemberList),
+            Method::Lock => Ok(encode(&lock::lock(link, decode(payload)?).await?)),
+            Method::Unlock => Ok(encode(&lock::unlock(link, decode(payload)?).await?)),
+            Method::Campaign => Ok(encode(&election::campaign(link, decode(payload)?).await?)),
+            Method::Proclaim => Ok(encode(&election::proclaim(link, decode(payload)?).await?)),
+            Method::Leader => Ok(encode(&election::leader(link, decode(payload)?).await?)),
+            Method::Resign => Ok(encode(&election::resign(link, decode(payload)?).await?)),
             m if m.kind() != MethodKind::Unary => Err(EtcdError::new(
                 errors::Code::Unimplemented,
                 format!("etcq: {m} is a streaming method"),
@@ -165,6 +173,7 @@ impl Service {
         match method {
             Method::Watch => watch::session(self.clone(), requests),
             Method::LeaseKeepAlive => self.keepalive(requests),
+            Method::Observe => election::observe(self.link.clone(), requests),
             other => futures::stream::once(async move {
                 Err(EtcdError::new(
                     errors::Code::Unimplemented,

@@ -90,6 +90,7 @@
 //! # Ok(()) }
 //! ```
 
+mod concurrency;
 mod error;
 mod stream;
 mod txn;

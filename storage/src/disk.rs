@@ -71,6 +71,13 @@ pub trait Disk: Clone + 'static {
     async fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Makes the entries of `dir` (creations, renames, removals) durable.
     async fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Gives the file at `target` a second name `link` (a hard link): both
+    /// names reach the same bytes, and removing one leaves the other. Both
+    /// must be on the same file system. Durable after `sync_dir` of `link`'s
+    /// directory.
+    async fn hard_link(&self, target: &Path, link: &Path) -> io::Result<()>;
+    /// Removes an empty directory.
+    async fn remove_dir(&self, dir: &Path) -> io::Result<()>;
     /// Whether a file or directory exists at `path`.
     async fn exists(&self, path: &Path) -> io::Result<bool>;
     /// A read-only view of the whole file as it is now (an `mmap` on the real

@@ -234,6 +234,14 @@ impl Disk for GlommioDisk {
         std::fs::create_dir_all(dir)
     }
 
+    async fn hard_link(&self, target: &Path, link: &Path) -> io::Result<()> {
+        std::fs::hard_link(target, link)
+    }
+
+    async fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        std::fs::remove_dir(dir)
+    }
+
     async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         // glommio opens directories relative to no directory fd: a relative
         // path fails with EBADF, so resolve it first.

@@ -529,6 +529,53 @@ impl Disk for MemDisk {
         Ok(())
     }
 
+    async fn hard_link(&self, target: &Path, link: &Path) -> io::Result<()> {
+        let mut state = self.state.borrow_mut();
+        state.charge()?;
+        let inode = *state
+            .namespace
+            .get(target)
+            .ok_or_else(|| not_found("file", target))?;
+        let parent = parent_of(link);
+        if !state.dir_exists(&parent) {
+            return Err(not_found("directory", &parent));
+        }
+        if state.namespace.contains_key(link) || state.dirs.contains(link) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                link.display().to_string(),
+            ));
+        }
+        state.namespace.insert(link.to_path_buf(), inode);
+        let op = DirOp::Create {
+            path: link.to_path_buf(),
+            inode,
+        };
+        state.push_dir_op(op, BTreeSet::from([parent]));
+        Ok(())
+    }
+
+    async fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut state = self.state.borrow_mut();
+        state.charge()?;
+        if !state.dirs.contains(dir) {
+            return Err(not_found("directory", dir));
+        }
+        let busy = state
+            .namespace
+            .keys()
+            .chain(state.dirs.iter())
+            .any(|p| p.parent() == Some(dir));
+        if busy {
+            return Err(io::Error::new(
+                io::ErrorKind::DirectoryNotEmpty,
+                dir.display().to_string(),
+            ));
+        }
+        state.dirs.remove(dir);
+        Ok(())
+    }
+
     async fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut state = self.state.borrow_mut();
         state.charge()?;

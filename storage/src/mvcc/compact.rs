@@ -29,10 +29,26 @@ impl<D: Disk> MvccStore<D> {
         Ok(())
     }
 
+    /// Asks for a defragmentation: once the pending index compaction is done,
+    /// every data segment that holds garbage (bytes of records the index no
+    /// longer needs) is cleaned by later [`compact_step`](Self::compact_step)s,
+    /// whatever its live ratio; the active segment too (it is sealed first).
+    /// `compact_step` returns `true` once they all are. Their files go at the
+    /// next checkpoint, so `db_size_bytes` shrinks then.
+    pub fn defragment(&mut self) {
+        self.compaction.defrag_requested = true;
+    }
+
+    /// Whether a defragmentation is asked for or running.
+    pub fn defragmenting(&self) -> bool {
+        self.compaction.defrag_requested || !self.compaction.defrag.is_empty()
+    }
+
     /// Does at most about `max_keys` units of physical compaction (keys of the
     /// index walk, then records of log cleaning). Returns whether nothing is
-    /// left to do. Never does I/O: cleaned segments' files are deleted at the
-    /// next checkpoint.
+    /// left to do. Does no I/O, except one `flush` when a defragmentation
+    /// starts (it seals the active segment, and only flushed segments are
+    /// cleaned): cleaned segments' files are deleted at the next checkpoint.
     pub async fn compact_step(&mut self, max_keys: usize) -> Result<bool, MvccError> {
         if self.poisoned {
             return Err(MvccError::PreviousIo);
@@ -61,9 +77,15 @@ impl<D: Disk> MvccStore<D> {
                 return Ok(false);
             }
         }
+        if std::mem::take(&mut self.compaction.defrag_requested) {
+            self.start_defrag().await?;
+        }
         while budget > 0 {
             if self.compaction.cleaning.is_none() {
-                match self.cleaning_candidate() {
+                match self
+                    .cleaning_candidate()
+                    .or_else(|| self.next_defrag_segment())
+                {
                     Some(id) => self.compaction.cleaning = Some((id, record::SEGMENT_HEADER_BYTES)),
                     None => return Ok(true),
                 }
@@ -72,6 +94,46 @@ impl<D: Disk> MvccStore<D> {
             budget -= 1;
         }
         Ok(false)
+    }
+
+    /// Seals the active segment if it holds garbage, flushes (so every sealed
+    /// segment is mapped and can be cleaned) and lists the segments to clean.
+    async fn start_defrag(&mut self) -> Result<(), MvccError> {
+        let active = &self.segs.segs[&self.segs.active];
+        if active.live_bytes < active.data_bytes() {
+            let next = self
+                .segs
+                .active
+                .checked_add(1)
+                .expect("segment ids below 2^32");
+            self.segs.start_segment(next);
+        }
+        let r = self.segs.flush().await;
+        self.poisoned |= r.is_err();
+        r?;
+        self.compaction.defrag = self
+            .segs
+            .segs
+            .iter()
+            .filter(|(&id, s)| id != self.segs.active && s.has_garbage())
+            .map(|(&id, _)| id)
+            .collect();
+        // Popped from the end: lowest id first.
+        self.compaction.defrag.reverse();
+        Ok(())
+    }
+
+    /// The next segment a running defragmentation still has to clean.
+    fn next_defrag_segment(&mut self) -> Option<u32> {
+        while let Some(id) = self.compaction.defrag.pop() {
+            // Retired since (by ratio-based cleaning), or no garbage left.
+            if let Some(s) = self.segs.segs.get(&id) {
+                if s.has_garbage() && s.is_mapped() && id != self.segs.active {
+                    return Some(id);
+                }
+            }
+        }
+        None
     }
 
     /// Finishes evacuating the segment being cleaned, so that a manifest never

@@ -28,10 +28,12 @@ mod manifest;
 mod read;
 mod record;
 mod segments;
+pub mod snapshot;
 mod store;
 mod txn;
 mod types;
 
+pub use read::HashKvJob;
 pub use store::MvccStore;
 pub use txn::WriteTxn;
 pub use types::{

@@ -2,6 +2,8 @@
 //! hash, lease attachments. All synchronous: sealed segments are mapped and
 //! the active one is in memory.
 
+use std::ops::Bound;
+
 use bytes::Bytes;
 
 use super::index::{key_range, Entry, EntryList};
@@ -159,11 +161,68 @@ impl<D: Disk> MvccStore<D> {
     /// CRC32 over the history in `(compact_revision, revision]` (`<= 0`:
     /// current), keys in order, changes of a key in revision order; the
     /// byte layout is in docs/mvcc.md §1. Returns the compact revision too.
+    /// Walks the whole index at once; a server should use
+    /// [`hash_kv_begin`](Self::hash_kv_begin) and bounded
+    /// [`hash_kv_step`](Self::hash_kv_step)s instead.
     pub fn hash_kv(&self, revision: i64) -> Result<(u32, i64), MvccError> {
+        let mut job = self.hash_kv_begin(revision)?;
+        loop {
+            if let Some(done) = self.hash_kv_step(&mut job, usize::MAX)? {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Starts a [`hash_kv`](Self::hash_kv) that is computed in bounded steps
+    /// (so a large store never stalls its caller): checks `revision` now and
+    /// fixes it (`<= 0`: the current revision).
+    pub fn hash_kv_begin(&self, revision: i64) -> Result<HashKvJob, MvccError> {
         let rev = self.check_read_revision(revision, self.current_revision)?;
-        let compact = self.compact_revision;
-        let mut h = crc32fast::Hasher::new();
-        for (key, list) in self.index.iter() {
+        Ok(HashKvJob {
+            revision: rev,
+            compact_revision: self.compact_revision,
+            resume_after: None,
+            hasher: crc32fast::Hasher::new(),
+        })
+    }
+
+    /// Hashes the changes of at most `max_keys` more keys of `job`; returns
+    /// `(hash, compact_revision)` once every key is done.
+    ///
+    /// Writes between steps do not change the result: they only add changes
+    /// above the job's revision (keys created behind the cursor have nothing
+    /// at or below it). A compaction between steps changes the hashed range,
+    /// so the job starts over with the new compact revision (or fails with
+    /// `Compacted` if that passed the job's revision). Physical compaction
+    /// and log cleaning never touch a change above the compact revision.
+    pub fn hash_kv_step(
+        &self,
+        job: &mut HashKvJob,
+        max_keys: usize,
+    ) -> Result<Option<(u32, i64)>, MvccError> {
+        if job.compact_revision != self.compact_revision {
+            if job.revision < self.compact_revision {
+                return Err(MvccError::Compacted {
+                    compact_revision: self.compact_revision,
+                });
+            }
+            job.compact_revision = self.compact_revision;
+            job.resume_after = None;
+            job.hasher = crc32fast::Hasher::new();
+        }
+        let (rev, compact) = (job.revision, job.compact_revision);
+        let lower = match &job.resume_after {
+            None => Bound::Unbounded,
+            Some(k) => Bound::Excluded(&k[..]),
+        };
+        let mut walked = 0;
+        let mut last: Option<&[u8]> = None;
+        for (key, list) in self.index.range::<[u8], _>((lower, Bound::Unbounded)) {
+            if walked == max_keys.max(1) {
+                break;
+            }
+            walked += 1;
+            last = Some(key);
             for e in list
                 .live()
                 .iter()
@@ -174,10 +233,19 @@ impl<D: Disk> MvccStore<D> {
                 } else {
                     self.kv_of(key, e, false)?.value
                 };
-                hash_change(&mut h, key, &value, e);
+                hash_change(&mut job.hasher, key, &value, e);
             }
         }
-        Ok((h.finalize(), compact))
+        match last {
+            Some(k) if walked == max_keys.max(1) => {
+                job.resume_after = Some(k.into());
+                Ok(None)
+            }
+            _ => {
+                let h = std::mem::take(&mut job.hasher);
+                Ok(Some((h.finalize(), compact)))
+            }
+        }
     }
 
     /// `(lease, key)` of every live key attached to a lease, in key order.
@@ -188,6 +256,34 @@ impl<D: Disk> MvccStore<D> {
             .filter(|(_, e)| !e.tombstone && e.lease != 0)
             .map(|(k, e)| (e.lease, Bytes::copy_from_slice(k)))
             .collect()
+    }
+}
+
+/// A [`MvccStore::hash_kv`] computed in steps: the revision fixed at
+/// [`MvccStore::hash_kv_begin`], the key cursor and the CRC so far.
+#[derive(Clone)]
+pub struct HashKvJob {
+    revision: i64,
+    compact_revision: i64,
+    /// The last key hashed (`None`: none yet).
+    resume_after: Option<Box<[u8]>>,
+    hasher: crc32fast::Hasher,
+}
+
+impl HashKvJob {
+    /// The revision the hash covers up to (the requested one, or the
+    /// current revision when the job began).
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+}
+
+impl std::fmt::Debug for HashKvJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashKvJob")
+            .field("revision", &self.revision)
+            .field("compact_revision", &self.compact_revision)
+            .finish_non_exhaustive()
     }
 }
 

@@ -78,6 +78,11 @@ impl<F> Segment<F> {
         (self.len() - SEGMENT_HEADER_BYTES) as u64
     }
 
+    /// Holds bytes of records that cleaning would drop or skip.
+    pub(crate) fn has_garbage(&self) -> bool {
+        self.live_bytes < self.data_bytes()
+    }
+
     pub(crate) fn is_mapped(&self) -> bool {
         matches!(self.data, SegData::Mapped(_))
     }

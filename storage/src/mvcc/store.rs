@@ -24,6 +24,11 @@ pub(crate) struct CompactState {
     pub(crate) index_cursor: Option<Bound<Box<[u8]>>>,
     /// Segment being evacuated and offset of its next record.
     pub(crate) cleaning: Option<(u32, usize)>,
+    /// A defragmentation was asked for and has not started cleaning yet.
+    pub(crate) defrag_requested: bool,
+    /// Segments a running defragmentation still has to clean (whatever
+    /// their live ratio), in ascending id order.
+    pub(crate) defrag: Vec<u32>,
 }
 
 /// The MVCC key-value store. See the module docs and docs/mvcc.md.
@@ -40,6 +45,10 @@ pub struct MvccStore<D: Disk> {
     pub(crate) live_keys: usize,
     pub(crate) checkpoint_index: u64,
     pub(crate) checkpoint_meta: Vec<u8>,
+    /// The last checkpoint's manifest and its encoded length: what a
+    /// snapshot pins (docs/mvcc.md §7.3).
+    pub(crate) last_manifest: Manifest,
+    pub(crate) last_manifest_len: u64,
     /// An I/O operation failed: refuse further I/O.
     pub(crate) poisoned: bool,
 }
@@ -102,7 +111,7 @@ impl<D: Disk> MvccStore<D> {
         if !has_manifest {
             return Self::create_fresh(disk, dir, opts, &seg_files, &manifest_path).await;
         }
-        let manifest = read_manifest(&disk, &manifest_path).await?;
+        let (manifest, manifest_len) = read_manifest(&disk, &manifest_path).await?;
         for &id in &seg_files {
             if !manifest.segments.iter().any(|s| s.id == id) {
                 let p = dir.join(format!("{id:016x}.seg"));
@@ -238,7 +247,9 @@ impl<D: Disk> MvccStore<D> {
             compaction: CompactState::default(),
             live_keys,
             checkpoint_index: manifest.applied_index,
-            checkpoint_meta: manifest.meta,
+            checkpoint_meta: manifest.meta.clone(),
+            last_manifest: manifest,
+            last_manifest_len: manifest_len,
             poisoned: false,
         })
     }
@@ -284,6 +295,14 @@ impl<D: Disk> MvccStore<D> {
             live_keys: 0,
             checkpoint_index: 0,
             checkpoint_meta: Vec::new(),
+            last_manifest: Manifest {
+                applied_index: 0,
+                current_revision: 1,
+                compact_revision: 0,
+                meta: Vec::new(),
+                segments: Vec::new(),
+            },
+            last_manifest_len: 0,
             poisoned: false,
         };
         store.checkpoint(0, &[]).await?;
@@ -390,6 +409,8 @@ impl<D: Disk> MvccStore<D> {
         self.segs.delete_retired().await?;
         self.checkpoint_index = applied_index;
         self.checkpoint_meta = meta.to_vec();
+        self.last_manifest_len = bytes.len() as u64;
+        self.last_manifest = manifest;
         Ok(())
     }
 
@@ -434,7 +455,7 @@ impl<D: Disk> MvccStore<D> {
     }
 }
 
-async fn read_manifest<D: Disk>(disk: &D, path: &Path) -> Result<Manifest, MvccError> {
+async fn read_manifest<D: Disk>(disk: &D, path: &Path) -> Result<(Manifest, u64), MvccError> {
     let f = disk
         .open(path, OpenOptions::READ)
         .await
@@ -442,7 +463,8 @@ async fn read_manifest<D: Disk>(disk: &D, path: &Path) -> Result<Manifest, MvccE
     let len = f.len().await.map_err(storage_err("stat", path))?;
     let len = usize::try_from(len).map_err(|_| corrupt(path, 0, "manifest too large"))?;
     let buf = f.read_at(0, len).await.map_err(storage_err("read", path))?;
-    Manifest::decode(&buf).map_err(|(offset, reason)| corrupt(path, offset, reason))
+    let m = Manifest::decode(&buf).map_err(|(offset, reason)| corrupt(path, offset, reason))?;
+    Ok((m, buf.len() as u64))
 }
 
 /// Scans the loaded segments and builds the index compacted at `compact`;

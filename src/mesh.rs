@@ -16,6 +16,7 @@ use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 use etcq_net::pb::{etcdserverpb as pb, mvccpb};
 
 use crate::errors::EtcdError;
+pub use crate::shard::snapshot::SnapshotPlan;
 
 /// A request from a front core to the raft core.
 #[derive(Debug)]
@@ -32,6 +33,20 @@ pub enum Request {
     LeaseLeases(pb::LeaseLeasesRequest),
     Status(pb::StatusRequest),
     MemberList(pb::MemberListRequest),
+    MemberAdd(pb::MemberAddRequest),
+    MemberRemove(pb::MemberRemoveRequest),
+    MemberUpdate(pb::MemberUpdateRequest),
+    MemberPromote(pb::MemberPromoteRequest),
+    Alarm(pb::AlarmRequest),
+    /// Answered once every data segment holding garbage has been cleaned.
+    Defragment(pb::DefragmentRequest),
+    /// Hash and HashKV are computed in bounded steps between loop turns.
+    Hash(pb::HashRequest),
+    HashKv(pb::HashKvRequest),
+    /// Answered with a [`SnapshotPlan`] the front streams with
+    /// [`crate::shard::snapshot::snapshot_stream`].
+    Snapshot(pb::SnapshotRequest),
+    MoveLeader(pb::MoveLeaderRequest),
     /// History for a watcher that is catching up; answered with [`Downlink::History`].
     WatchHistory(HistoryRequest),
     /// The core now has (true) or no longer has (false) any watcher.
@@ -66,6 +81,17 @@ pub enum Response {
     LeaseLeases(pb::LeaseLeasesResponse),
     Status(pb::StatusResponse),
     MemberList(pb::MemberListResponse),
+    MemberAdd(pb::MemberAddResponse),
+    MemberRemove(pb::MemberRemoveResponse),
+    MemberUpdate(pb::MemberUpdateResponse),
+    MemberPromote(pb::MemberPromoteResponse),
+    Alarm(pb::AlarmResponse),
+    Defragment(pb::DefragmentResponse),
+    Hash(pb::HashResponse),
+    HashKv(pb::HashKvResponse),
+    /// The pinned files of a consistent checkpoint, to be streamed.
+    Snapshot(SnapshotPlan),
+    MoveLeader(pb::MoveLeaderResponse),
     /// Acknowledges messages that need no answer.
     Done,
 }

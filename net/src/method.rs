@@ -456,6 +456,28 @@ pub mod etcd_errors {
         /// A member ID that is not in the cluster.
         member_not_found, NotFound, "etcdserver: member not found");
     etcd_error!(
+        /// A member add whose ID is taken.
+        member_exist, FailedPrecondition, "etcdserver: member ID already exist");
+    etcd_error!(
+        /// A member add or update with a peer URL another member has.
+        peer_url_exist, FailedPrecondition, "etcdserver: Peer URLs already exists");
+    etcd_error!(
+        /// A reconfiguration that would leave too few started members.
+        member_not_enough_started, FailedPrecondition,
+        "etcdserver: re-configuration failed due to not enough started members");
+    etcd_error!(
+        /// Member peer URLs that do not parse.
+        member_bad_urls, InvalidArgument, "etcdserver: given member URLs are invalid");
+    etcd_error!(
+        /// A promotion of a member that is not a learner.
+        member_not_learner, FailedPrecondition, "etcdserver: can only promote a learner member");
+    etcd_error!(
+        /// A leader transfer to an unknown member or a learner.
+        bad_leader_transferee, FailedPrecondition, "etcdserver: bad leader transferee");
+    etcd_error!(
+        /// The CORRUPT alarm is active.
+        corrupt, DataLoss, "etcdserver: corrupt cluster");
+    etcd_error!(
         /// Too many requests queued.
         too_many_requests, ResourceExhausted, "etcdserver: too many requests");
     etcd_error!(

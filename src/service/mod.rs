@@ -150,6 +150,15 @@ impl Service {
             Method::LeaseLeases => call!(decode(payload)?, LeaseLeases),
             Method::Status => call!(decode(payload)?, Status),
             Method::MemberList => call!(decode(payload)?, MemberList),
+            Method::MemberAdd => call!(decode(payload)?, MemberAdd),
+            Method::MemberRemove => call!(decode(payload)?, MemberRemove),
+            Method::MemberUpdate => call!(decode(payload)?, MemberUpdate),
+            Method::MemberPromote => call!(decode(payload)?, MemberPromote),
+            Method::Alarm => call!(decode(payload)?, Alarm),
+            Method::Defragment => call!(decode(payload)?, Defragment),
+            Method::Hash => call!(decode(payload)?, Hash),
+            Method::HashKv => call!(decode(payload)?, HashKv),
+            Method::MoveLeader => call!(decode(payload)?, MoveLeader),
             Method::Lock => Ok(encode(&lock::lock(link, decode(payload)?).await?)),
             Method::Unlock => Ok(encode(&lock::unlock(link, decode(payload)?).await?)),
             Method::Campaign => Ok(encode(&election::campaign(link, decode(payload)?).await?)),
@@ -174,6 +183,15 @@ impl Service {
             Method::Watch => watch::session(self.clone(), requests),
             Method::LeaseKeepAlive => self.keepalive(requests),
             Method::Observe => election::observe(self.link.clone(), requests),
+            Method::Snapshot => {
+                let link = self.link.clone();
+                futures::stream::once(async move {
+                    link.call(Request::Snapshot(pb::SnapshotRequest {})).await
+                })
+                .flat_map(crate::shard::snapshot::snapshot_responses)
+                .map(|r| r.map(|m| encode(&m)))
+                .boxed_local()
+            }
             other => futures::stream::once(async move {
                 Err(EtcdError::new(
                     errors::Code::Unimplemented,

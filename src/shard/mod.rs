@@ -11,9 +11,12 @@
 //! Written as "one shard" so that several shards per node (each owning a key
 //! range, each on its own core) is a generalisation, not a rewrite.
 
+pub mod alarm;
 pub mod apply;
+mod maintenance;
 mod raft_log;
 pub mod read;
+pub mod snapshot;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -102,6 +105,7 @@ pub enum ShardError {
 
 pub struct Shard<D: Disk> {
     opts: ShardOptions,
+    disk: D,
     raw: RawNode<MemStorage>,
     wal: Wal<D>,
     store: MvccStore<D>,
@@ -124,10 +128,22 @@ pub struct Shard<D: Disk> {
     /// The WAL hit ENOSPC: nothing can be persisted any more; writes refused,
     /// reads served from the frozen applied state.
     no_space: bool,
-    /// The NOSPACE alarm raised ahead of time (quota exceeded, or the disk
-    /// under its free-space reserve): writes that add data are refused;
-    /// reads, deletes, compaction and lease revokes still go through.
-    space_alarm: bool,
+    /// Raised alarms (persisted in `member/alarms`). NOSPACE is raised ahead
+    /// of time (quota exceeded, or the disk under its free-space reserve) and
+    /// stays until `alarm disarm`: writes that add data are refused; reads,
+    /// deletes, compaction and lease revokes still go through. CORRUPT
+    /// refuses KV requests, as etcd does.
+    alarms: alarm::Alarms,
+    /// The alarm list changed but could not be written yet.
+    alarms_dirty: bool,
+    /// Running Hash/HashKV computations.
+    hash_jobs: Vec<maintenance::HashJob>,
+    /// Defragment callers, answered when the cleaning is done.
+    defrag_waiters: Vec<Waiter>,
+    /// This member's peer URLs (MemberUpdate; not listened on before clustering).
+    peer_urls: Vec<String>,
+    /// Names the pinned copy of each snapshot.
+    next_snapshot_id: u64,
     epoch: Instant,
     last_tick: Instant,
     last_lease_checkpoint_ms: u64,
@@ -160,6 +176,14 @@ impl<D: Disk> Shard<D> {
         )
         .await?;
         let store = MvccStore::open(disk.clone(), &data_dir, MvccOptions::default()).await?;
+        let alarms = Self::load_alarms(&disk, &opts.data_dir).await?;
+        let pins = opts
+            .data_dir
+            .join("member")
+            .join(snapshot::SNAPSHOT_TMP_DIR);
+        if let Err(e) = snapshot::remove_stale_pins(&disk, &pins).await {
+            tracing::warn!(dir = %pins.display(), "cannot remove stale snapshot pins: {e}");
+        }
         let checkpoint_index = store.checkpoint_index();
         let mut lessor = Lessor::new(min_lease_ttl_secs());
         lessor
@@ -200,8 +224,12 @@ impl<D: Disk> Shard<D> {
         let cores = downlinks.len();
         let now = Instant::now();
         let boot = now.elapsed().as_nanos() as u64 ^ (std::process::id() as u64) << 32;
+        if !alarms.get(0).is_empty() {
+            tracing::warn!(alarms = ?alarms.status_errors(), "alarms raised before the restart");
+        }
         Ok(Shard {
             opts,
+            disk,
             raw,
             wal,
             store,
@@ -219,7 +247,12 @@ impl<D: Disk> Shard<D> {
             compaction_running: false,
             physical_compaction_waiters: Vec::new(),
             no_space: false,
-            space_alarm: false,
+            alarms,
+            alarms_dirty: false,
+            hash_jobs: Vec::new(),
+            defrag_waiters: Vec::new(),
+            peer_urls: Vec::new(),
+            next_snapshot_id: boot,
             epoch: now,
             last_tick: now,
             last_lease_checkpoint_ms: 0,
@@ -269,7 +302,8 @@ impl<D: Disk> Shard<D> {
         loop {
             // Wait for a request (or a tick), unless background work is pending.
             let mut batch = Vec::new();
-            let busy = self.compaction_running || self.raw.has_ready();
+            let busy =
+                self.compaction_running || self.raw.has_ready() || !self.hash_jobs.is_empty();
             let first = if busy {
                 inbox.try_recv().ok().map(Some)
             } else {
@@ -301,7 +335,7 @@ impl<D: Disk> Shard<D> {
                 from_core: env.from_core,
                 req_id: env.req_id,
             };
-            self.handle(waiter, env.req, &mut reads).await;
+            self.handle(waiter, env.req, &mut reads).await?;
         }
         if !reads.is_empty() {
             if self.no_space {
@@ -319,6 +353,9 @@ impl<D: Disk> Shard<D> {
             self.last_tick = Instant::now();
             self.raw.tick();
             self.check_space();
+            if self.alarms_dirty {
+                self.persist_alarms().await;
+            }
             self.lease_housekeeping();
         }
         self.propose_batch();
@@ -340,6 +377,8 @@ impl<D: Disk> Shard<D> {
                 self.reply(w, reply).await;
             }
         }
+        self.finish_defragment().await?;
+        self.step_hashes().await;
         if self.applied_requests_since_checkpoint >= self.opts.snapshot_count {
             self.checkpoint().await?;
         }
@@ -365,32 +404,68 @@ impl<D: Disk> Shard<D> {
         }
     }
 
-    async fn handle(&mut self, w: Waiter, req: Request, reads: &mut Vec<ReadJob>) {
+    async fn handle(
+        &mut self,
+        w: Waiter,
+        req: Request,
+        reads: &mut Vec<ReadJob>,
+    ) -> Result<(), ShardError> {
         let now = self.now_ms();
+        let corrupt = matches!(
+            req,
+            Request::Range(_)
+                | Request::Put(_)
+                | Request::DeleteRange(_)
+                | Request::Txn(_)
+                | Request::Compact(_)
+                | Request::LeaseGrant(_)
+                | Request::LeaseRevoke(_)
+        ) && self
+            .alarms
+            .any(etcq_net::pb::etcdserverpb::AlarmType::Corrupt);
+        if corrupt {
+            // etcd's applierV3Corrupt: the data cannot be trusted.
+            self.reply(w, Err(errors::corrupt())).await;
+            return Ok(());
+        }
         let reply: Reply = match req {
             Request::Range(r) if !r.serializable => {
                 reads.push(ReadJob { waiter: w, req: r });
-                return;
+                return Ok(());
             }
             Request::Range(r) => self.range(&r).map(Response::Range),
-            Request::Put(r) => return self.propose(w, Op::Put(r)).await,
-            Request::DeleteRange(r) => return self.propose(w, Op::DeleteRange(r)).await,
-            Request::Txn(r) => return self.propose(w, Op::Txn(r)).await,
-            Request::Compact(r) => return self.propose(w, Op::Compaction(r)).await,
+            Request::Put(r) => {
+                self.propose(w, Op::Put(r)).await;
+                return Ok(());
+            }
+            Request::DeleteRange(r) => {
+                self.propose(w, Op::DeleteRange(r)).await;
+                return Ok(());
+            }
+            Request::Txn(r) => {
+                self.propose(w, Op::Txn(r)).await;
+                return Ok(());
+            }
+            Request::Compact(r) => {
+                self.propose(w, Op::Compaction(r)).await;
+                return Ok(());
+            }
             Request::LeaseGrant(mut r) => match self.lessor.check_grant(r.id, r.ttl) {
                 Err(e) => Err(e),
                 Ok(_) => {
                     if r.id == 0 {
                         r.id = self.new_lease_id();
                     }
-                    return self.propose(w, Op::LeaseGrant(r)).await;
+                    self.propose(w, Op::LeaseGrant(r)).await;
+                    return Ok(());
                 }
             },
             Request::LeaseRevoke(r) => {
                 if !self.lessor.contains(r.id) {
                     Err(errors::lease_not_found())
                 } else {
-                    return self.propose(w, Op::LeaseRevoke(r)).await;
+                    self.propose(w, Op::LeaseRevoke(r)).await;
+                    return Ok(());
                 }
             }
             Request::LeaseKeepAlive(r) => {
@@ -445,41 +520,60 @@ impl<D: Disk> Shard<D> {
             Request::Status(_) => Ok(Response::Status(self.status())),
             Request::MemberList(_) => Ok(Response::MemberList(pb::MemberListResponse {
                 header: Some(self.header()),
-                members: vec![self.member()],
+                members: self.members(),
             })),
+            Request::MemberAdd(r) => self.member_add(&r),
+            Request::MemberRemove(r) => self.member_remove(&r),
+            Request::MemberUpdate(r) => self.member_update(&r),
+            Request::MemberPromote(r) => self.member_promote(&r),
+            Request::Alarm(r) => self.alarm(r).await,
+            Request::Defragment(_) => match self.defragment(w) {
+                Some(reply) => reply,
+                None => return Ok(()),
+            },
+            Request::Hash(_) => match self.start_hash(w, maintenance::HashKind::Hash, 0) {
+                Some(reply) => reply,
+                None => return Ok(()),
+            },
+            Request::HashKv(r) => {
+                match self.start_hash(w, maintenance::HashKind::HashKv, r.revision) {
+                    Some(reply) => reply,
+                    None => return Ok(()),
+                }
+            }
+            Request::Snapshot(_) => self.snapshot().await?,
+            Request::MoveLeader(r) => self.move_leader(&r),
             Request::WatchHistory(h) => {
                 let reply = self.history(h);
                 if let Some(tx) = self.downlinks.get(w.from_core) {
                     tx.send(Downlink::History(reply)).await;
                 }
-                return;
+                return Ok(());
             }
-            Request::Tick => return, // the turn checks the elapsed time itself
+            Request::Tick => return Ok(()), // the turn checks the elapsed time itself
             Request::WatchInterest(on) => {
                 if let Some(slot) = self.watch_interest.get_mut(w.from_core) {
                     *slot = on;
                 }
-                return;
+                return Ok(());
             }
         };
         self.reply(w, reply).await;
+        Ok(())
     }
 
     fn member(&self) -> pb::Member {
         pb::Member {
             id: self.opts.member_id,
             name: self.opts.name.clone(),
-            peer_ur_ls: vec![],
+            peer_ur_ls: self.peer_urls.clone(),
             client_ur_ls: self.opts.client_urls.clone(),
             is_learner: false,
         }
     }
 
     fn status(&self) -> pb::StatusResponse {
-        let mut errors = Vec::new();
-        if self.no_space || self.space_alarm {
-            errors.push(format!("memberID:{} alarm:NOSPACE ", self.opts.member_id));
-        }
+        let errors = self.alarms.status_errors();
         pb::StatusResponse {
             header: Some(self.header()),
             version: ETCD_API_VERSION.to_string(),
@@ -549,30 +643,42 @@ impl<D: Disk> Shard<D> {
         }
     }
 
-    /// Raises or clears the NOSPACE alarm from the quota and the free space.
+    /// Raises the NOSPACE alarm when the store is over its quota or the disk
+    /// under its free-space reserve. As in etcd it stays raised until
+    /// `alarm disarm`; a disarmed alarm is raised again here if space is
+    /// still short.
     fn check_space(&mut self) {
+        let me = self.opts.member_id;
+        if self
+            .alarms
+            .has(me, etcq_net::pb::etcdserverpb::AlarmType::Nospace)
+        {
+            return;
+        }
         let over_quota = self.store.db_size_bytes() > self.opts.quota_backend_bytes;
         let free = free_bytes(&self.opts.data_dir);
         let low_disk = free.is_some_and(|f| f < self.opts.disk_free_reserve_bytes);
-        let alarm = over_quota || low_disk;
-        if alarm != self.space_alarm {
-            if alarm {
-                tracing::error!(
-                    db_size = self.store.db_size_bytes(),
-                    quota = self.opts.quota_backend_bytes,
-                    disk_free = free,
-                    "NOSPACE alarm raised: writes refused, reads and deletes still served"
-                );
-            } else {
-                tracing::warn!("NOSPACE alarm cleared: space is available again");
-            }
-            self.space_alarm = alarm;
+        if over_quota || low_disk {
+            tracing::error!(
+                db_size = self.store.db_size_bytes(),
+                quota = self.opts.quota_backend_bytes,
+                disk_free = free,
+                "NOSPACE alarm raised: writes refused, reads and deletes still served; \
+                 free space (compact, defrag) and disarm it"
+            );
+            self.raise_no_space();
         }
+    }
+
+    /// Whether writes that add data are refused (etcd's NOSPACE alarm).
+    fn space_alarm(&self) -> bool {
+        self.alarms
+            .any(etcq_net::pb::etcdserverpb::AlarmType::Nospace)
     }
 
     /// Proposes a client write; the client is answered once it is applied.
     async fn propose(&mut self, w: Waiter, op: Op) {
-        if self.no_space || (self.space_alarm && adds_data(&op)) {
+        if self.no_space || (self.space_alarm() && adds_data(&op)) {
             return self.reply(w, Err(errors::no_space())).await;
         }
         if self.raw.raft.state != StateRole::Leader {
@@ -727,6 +833,7 @@ impl<D: Disk> Shard<D> {
                 "WAL out of space: NOSPACE alarm raised; writes refused, reads still served"
             );
             self.no_space = true;
+            self.raise_no_space();
             let waiting: Vec<_> = self.waiting.drain().map(|(_, w)| w).collect();
             for w in waiting {
                 if let Some(tx) = self.downlinks.get(w.from_core) {

@@ -92,6 +92,7 @@
 
 mod concurrency;
 mod error;
+mod maintenance;
 mod stream;
 mod txn;
 
@@ -106,6 +107,7 @@ use prost::Message;
 use quinn::{IdleTimeout, TransportConfig, VarInt};
 
 pub use error::ClientError;
+pub use maintenance::SnapshotStream;
 pub use stream::{KeepAliveSender, KeepAliveStream, ResponseStream, WatchStream, Watcher};
 pub use txn::{prefix_end, Compare, CompareOp, Op, Txn};
 

@@ -48,6 +48,10 @@ pub(super) async fn handle(service: Rc<Service>, req: Request<Incoming>) -> Resp
                 gateway_call(service, method, req.into_body()).await
             }
             Some(_) => text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"),
+            // etcd's gateway answers its own prefixes, Go's mux the rest.
+            None if gateway::PATH_PREFIXES.iter().any(|pre| p.starts_with(pre)) => {
+                text(StatusCode::NOT_FOUND, "Not Found\n")
+            }
             None => text(StatusCode::NOT_FOUND, "404 page not found\n"),
         },
     }

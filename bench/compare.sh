@@ -5,7 +5,9 @@
 # on; data in a temp dir; client URL http://127.0.0.1:23790), runs the standard
 # rows against it with etcq-bench --target etcd-grpc, stops it; then starts etcq
 # (release build, data in a temp dir, etcq/1 on UDP 127.0.0.1:2379), runs the
-# same rows with --target etcq, stops it; prints a markdown table with ratios.
+# same rows with --target etcq, stops it; then the same rows once more through
+# etcq's etcd gRPC front (--target etcd-grpc at etcq's port, a fresh etcq);
+# prints a markdown table with ratios.
 # The servers run one after the other so neither steals CPU from the other.
 #
 # Usage: bench/compare.sh [--etcd-only | --etcq-only]
@@ -143,10 +145,11 @@ wait_ready() {
   server_alive "$1"
 }
 
-# run_rows TARGET ENDPOINT: one JSON line per row into $WORK/TARGET.jsonl.
+# run_rows TARGET ENDPOINT [LABEL]: one JSON line per row into $WORK/LABEL.jsonl
+# (LABEL defaults to TARGET).
 run_rows() {
-  local target=$1 endpoint=$2 row name args
-  : >"$WORK/$target.jsonl"
+  local target=$1 endpoint=$2 label=${3:-$1} row name args
+  : >"$WORK/$label.jsonl"
   # shellcheck disable=SC2086 # words on purpose
   "$BENCH" --target "$target" --endpoints "$endpoint" --json $RANGE_KEY_SETUP >/dev/null 2>&1 || {
     echo "writing the range key failed" >&2
@@ -155,15 +158,15 @@ run_rows() {
   for row in "${ROWS[@]}"; do
     name=${row%%|*}
     args=${row#*|}
-    echo "== $target: $name" >&2
+    echo "== $label: $name" >&2
     # shellcheck disable=SC2086 # args are words on purpose
     "$BENCH" --target "$target" --endpoints "$endpoint" --json $args \
-      >>"$WORK/$target.jsonl" 2>"$WORK/$target.last-run.txt" || {
+      >>"$WORK/$label.jsonl" 2>"$WORK/$label.last-run.txt" || {
       echo "row failed; its output:" >&2
-      cat "$WORK/$target.last-run.txt" >&2
-      echo '{}' >>"$WORK/$target.jsonl"
+      cat "$WORK/$label.last-run.txt" >&2
+      echo '{}' >>"$WORK/$label.jsonl"
     }
-    tail -n 1 "$WORK/$target.jsonl" >&2
+    tail -n 1 "$WORK/$label.jsonl" >&2
   done
 }
 
@@ -204,6 +207,14 @@ if [[ "$MODE" != etcd ]]; then
   run_rows etcq "$ETCQ_ENDPOINT"
   ETCQ_RSS=$(server_peak_rss_mib)
   stop_server
+  # The same rows through etcq's etcd-compatible gRPC front (TCP, same port
+  # number), on a fresh store, driven by the very client that drives etcd.
+  "$TARGET_DIR/release/etcq" --data-dir "$WORK/etcq-grpc-data" --listen-client-addr "$ETCQ_ENDPOINT" \
+    >"$WORK/etcq-grpc.log" 2>&1 &
+  SERVER_PID=$!
+  wait_ready etcd-grpc "$ETCQ_ENDPOINT"
+  run_rows etcd-grpc "$ETCQ_ENDPOINT" etcq-grpc
+  stop_server
 fi
 
 # ---------------------------------------------------------------- table
@@ -219,19 +230,22 @@ ratio() {
 }
 
 echo
-echo "| workload | etcd req/s | etcq req/s | etcq/etcd | etcd p99 ms | etcq p99 ms | etcd errors | etcq errors |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| workload | etcd req/s | etcq req/s (etcq/1) | etcq/etcd | etcq req/s (gRPC) | etcq gRPC/etcd | etcd p99 ms | etcq p99 ms | etcq gRPC p99 ms | errors etcd/etcq/gRPC |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 line=0
 for row in "${ROWS[@]}"; do
   line=$((line + 1))
   name=${row%%|*}
   e_rps=$(field "$WORK/etcd-grpc.jsonl" $line rps)
   q_rps=$(field "$WORK/etcq.jsonl" $line rps)
+  g_rps=$(field "$WORK/etcq-grpc.jsonl" $line rps)
   e_p99=$(field "$WORK/etcd-grpc.jsonl" $line p99_ms)
   q_p99=$(field "$WORK/etcq.jsonl" $line p99_ms)
+  g_p99=$(field "$WORK/etcq-grpc.jsonl" $line p99_ms)
   e_err=$(field "$WORK/etcd-grpc.jsonl" $line errors)
   q_err=$(field "$WORK/etcq.jsonl" $line errors)
-  echo "| $name | $e_rps | $q_rps | $(ratio "$q_rps" "$e_rps") | $e_p99 | $q_p99 | $e_err | $q_err |"
+  g_err=$(field "$WORK/etcq-grpc.jsonl" $line errors)
+  echo "| $name | $e_rps | $q_rps | $(ratio "$q_rps" "$e_rps") | $g_rps | $(ratio "$g_rps" "$e_rps") | $e_p99 | $q_p99 | $g_p99 | $e_err/$q_err/$g_err |"
 done
 echo
 echo "Peak server RSS: etcd ${ETCD_RSS} MiB, etcq ${ETCQ_RSS} MiB."

@@ -9,6 +9,5 @@ pub mod disk;
 pub mod disk_glommio;
 pub mod disk_mem;
 pub mod mvcc;
-pub mod sha256;
 pub mod small_file;
 pub mod wal;

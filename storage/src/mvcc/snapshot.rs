@@ -9,7 +9,7 @@ use super::segments::{segment_file_name, storage_err};
 use super::store::{MvccStore, MANIFEST_FILE};
 use super::types::MvccError;
 use crate::disk::{Disk, DiskFile, OpenOptions};
-use crate::sha256::Sha256;
+use sha2::{Digest as _, Sha256};
 
 /// First bytes of a snapshot.
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"ETCQSNP1";

@@ -279,6 +279,9 @@ fn read_snapshot(disk: &MemDisk, reader: &mut SnapshotReader<MemDisk>, chunk: us
         assert_eq!(reader.remaining_bytes(), total - out.len() as u64);
     }
     assert_eq!(out.len() as u64, total);
+    // etcdctl 3.4 keeps a snapshot only if its size is k * 512 + 32 (bolt
+    // pages plus a SHA-256).
+    assert_eq!(out.len() % 512, 32, "size {}", out.len());
     out
 }
 

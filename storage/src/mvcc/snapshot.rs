@@ -19,6 +19,11 @@ pub const SNAPSHOT_DIGEST_BYTES: usize = 32;
 /// revision, file count.
 pub const SNAPSHOT_HEADER_BYTES: usize = 8 + 8 + 8 + 8 + 4;
 
+/// The body (everything before the digest) is zero-padded to a multiple of
+/// this, as etcd's bolt snapshots are whole pages: etcdctl 3.4's `snapshot
+/// save` checks that a snapshot's size is `k * 512 + 32` before it keeps it.
+pub const SNAPSHOT_BODY_ALIGN_BYTES: u64 = 512;
+
 /// Smallest chunk [`SnapshotReader::next_chunk`] returns pieces of: a
 /// file's name/length prefix (at most 2 + 255 + 8 bytes) is never split.
 pub const SNAPSHOT_CHUNK_BYTES_MIN: usize = 512;
@@ -45,15 +50,25 @@ pub struct PinnedCheckpoint {
 }
 
 impl PinnedCheckpoint {
-    /// Length of the snapshot byte stream of these files.
-    pub fn snapshot_bytes(&self) -> u64 {
+    /// Bytes of the header and the file entries, before padding.
+    fn entries_bytes(&self) -> u64 {
         SNAPSHOT_HEADER_BYTES as u64
             + self
                 .files
                 .iter()
                 .map(|f| 2 + f.name.len() as u64 + 8 + f.len)
                 .sum::<u64>()
-            + SNAPSHOT_DIGEST_BYTES as u64
+    }
+
+    /// Zero bytes between the last file and the digest.
+    fn padding_bytes(&self) -> u64 {
+        let rem = self.entries_bytes() % SNAPSHOT_BODY_ALIGN_BYTES;
+        (SNAPSHOT_BODY_ALIGN_BYTES - rem) % SNAPSHOT_BODY_ALIGN_BYTES
+    }
+
+    /// Length of the snapshot byte stream of these files.
+    pub fn snapshot_bytes(&self) -> u64 {
+        self.entries_bytes() + self.padding_bytes() + SNAPSHOT_DIGEST_BYTES as u64
     }
 
     /// Removes the links and their directory.
@@ -130,6 +145,8 @@ pub struct SnapshotReader<D: Disk> {
     open: Option<D::File>,
     header_done: bool,
     digest: Option<Sha256>,
+    /// Zero bytes still to emit after the last file.
+    padding_left: u64,
     sent: u64,
     total: u64,
 }
@@ -147,7 +164,9 @@ impl<D: Disk> std::fmt::Debug for SnapshotReader<D> {
 impl<D: Disk> SnapshotReader<D> {
     pub fn new(disk: D, pinned: PinnedCheckpoint) -> Self {
         let total = pinned.snapshot_bytes();
+        let padding_left = pinned.padding_bytes();
         SnapshotReader {
+            padding_left,
             disk,
             pinned,
             file: 0,
@@ -230,7 +249,15 @@ impl<D: Disk> SnapshotReader<D> {
             self.pos += bytes.len() as u64;
             out.extend_from_slice(&bytes);
         }
-        if self.file == self.pinned.files.len() && out.len() + SNAPSHOT_DIGEST_BYTES <= max {
+        if self.file == self.pinned.files.len() && self.padding_left > 0 {
+            let n = self.padding_left.min((max - out.len()) as u64) as usize;
+            out.resize(out.len() + n, 0);
+            self.padding_left -= n as u64;
+        }
+        if self.file == self.pinned.files.len()
+            && self.padding_left == 0
+            && out.len() + SNAPSHOT_DIGEST_BYTES <= max
+        {
             if let Some(mut d) = self.digest.take() {
                 d.update(&out);
                 out.extend_from_slice(&d.finalize());
@@ -301,8 +328,15 @@ pub fn decode_snapshot(buf: &[u8]) -> Result<SnapshotContents, String> {
         files.push((name, data.to_vec()));
         pos += len;
     }
-    if pos != body.len() {
-        return Err(format!("{} trailing bytes", body.len() - pos));
+    let padding = &body[pos.min(body.len())..];
+    if body.len() as u64 % SNAPSHOT_BODY_ALIGN_BYTES != 0
+        || padding.len() as u64 >= SNAPSHOT_BODY_ALIGN_BYTES
+        || padding.iter().any(|b| *b != 0)
+    {
+        return Err(format!(
+            "{} bytes after the last file are not the zero padding to {SNAPSHOT_BODY_ALIGN_BYTES} bytes",
+            padding.len()
+        ));
     }
     Ok(SnapshotContents {
         applied_index,

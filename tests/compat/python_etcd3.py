@@ -216,10 +216,11 @@ except etcd3.exceptions.WatchTimedOut:
 nxt = c.get_response("rev-probe").header.revision + 1
 q = queue.Queue()
 wid = c.add_watch_prefix_callback("live/", q.put, start_revision=nxt)
-c.put("live/1", "one")
-c.delete("live/1")
 live = []
-for _ in range(2):
+# Each write waits for the previous event: one response per revision, as
+# for a watcher that keeps up.
+for write in (lambda: c.put("live/1", "one"), lambda: c.delete("live/1")):
+    write()
     try:
         resp = q.get(timeout=WAIT)
     except queue.Empty:

@@ -161,8 +161,9 @@ impl Kind {
 }
 
 /// Whether etcq's side runs when ETCQ_COMPAT is unset. (While etcq's etcd
-/// front was being written this was false; ETCQ_COMPAT=both switched it on.)
-pub const RUN_ETCQ_BY_DEFAULT: bool = false;
+/// front was being written this was false and ETCQ_COMPAT=both switched it
+/// on; set it to false only to land scenarios ahead of the server.)
+pub const RUN_ETCQ_BY_DEFAULT: bool = true;
 
 /// Which sides this run covers (ETCQ_COMPAT=both|etcd|etcq).
 pub fn sides() -> Vec<Kind> {

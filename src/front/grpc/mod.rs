@@ -9,6 +9,7 @@
 //! is five bytes and a trailer, and tonic's server traits would demand
 //! `Send` handlers.
 
+mod authority;
 mod body;
 mod codec;
 mod health;
@@ -67,11 +68,14 @@ pub async fn serve(
             }
             if first[0] == TLS_HANDSHAKE_BYTE {
                 match acceptor.accept(stream).await {
-                    Ok(tls) => serve_connection(service, io::HyperIo(tls)).await,
+                    Ok(tls) => {
+                        let io = io::HyperIo(authority::AuthorityFix::new(tls));
+                        serve_connection(service, io).await
+                    }
                     Err(e) => tracing::debug!(core, "TLS handshake failed: {e}"),
                 }
             } else {
-                serve_connection(service, io::HyperIo(stream)).await;
+                serve_connection(service, io::HyperIo(authority::AuthorityFix::new(stream))).await;
             }
         })
         .detach();

@@ -112,6 +112,8 @@ pub struct Envelope {
 pub struct EventBatch {
     /// Store revision after the batch.
     pub revision: i64,
+    /// Raft term when the batch was applied (for response headers).
+    pub raft_term: u64,
     pub events: Vec<mvccpb::Event>,
 }
 
@@ -129,6 +131,8 @@ pub struct History {
     pub next_revision: i64,
     /// The store's current revision when read: caught up iff `next_revision > current`.
     pub current_revision: i64,
+    /// Raft term when read (for response headers).
+    pub raft_term: u64,
 }
 
 #[derive(Debug)]

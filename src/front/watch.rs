@@ -180,9 +180,21 @@ pub struct WatchHub {
     /// Watchers that need a history request.
     catchup: RefCell<VecDeque<u64>>,
     catchup_waker: RefCell<Option<Waker>>,
+    /// Newest raft term seen in event batches and history answers.
+    raft_term: Cell<u64>,
 }
 
 impl WatchHub {
+    /// The newest raft term this core has heard of (for response headers).
+    pub fn raft_term(&self) -> u64 {
+        self.raft_term.get()
+    }
+
+    /// Records a raft term learned elsewhere (a header from the raft core).
+    pub fn note_raft_term(&self, term: u64) {
+        self.raft_term.set(self.raft_term.get().max(term));
+    }
+
     /// Registers a watcher; returns its core-local handle. The caller has
     /// already queued the "created" response.
     pub async fn add(&self, link: &CoreLink, session: Rc<SessionOut>, spec: WatchSpec) -> u64 {
@@ -247,6 +259,8 @@ impl WatchHub {
     }
 
     pub fn on_events(&self, _link: &CoreLink, batch: &EventBatch) {
+        self.raft_term
+            .set(self.raft_term.get().max(batch.raft_term));
         let mut watchers = self.watchers.borrow_mut();
         for (handle, w) in watchers.iter_mut() {
             if w.state != SyncState::Synced {
@@ -299,15 +313,12 @@ impl WatchHub {
         };
         match h.result {
             Err(HistoryError::Compacted { compact_revision }) => {
+                // As etcd: the compact revision and `canceled`, no reason
+                // text (clients derive the error from compact_revision).
                 w.session.push_unchecked(pb::WatchResponse {
-                    header: Some(pb::ResponseHeader {
-                        revision: compact_revision,
-                        ..Default::default()
-                    }),
                     watch_id: w.watch_id,
                     canceled: true,
                     compact_revision,
-                    cancel_reason: "etcdserver: mvcc: required revision has been compacted".into(),
                     ..Default::default()
                 });
                 watchers.remove(&h.watcher);
@@ -322,6 +333,7 @@ impl WatchHub {
                 watchers.remove(&h.watcher);
             }
             Ok(hist) => {
+                self.raft_term.set(self.raft_term.get().max(hist.raft_term));
                 let events: Vec<_> = hist
                     .events
                     .iter()
@@ -338,7 +350,9 @@ impl WatchHub {
                         .as_ref()
                         .map(|kv| kv.mod_revision)
                         .unwrap_or(0);
-                    if deliver(w, rest[..n].to_vec(), rev) {
+                    // The header names the store's revision, as etcd's
+                    // catch-up responses do.
+                    if deliver(w, rest[..n].to_vec(), hist.current_revision) {
                         w.next_revision = rev + 1;
                         rest = &rest[n..];
                     } else {

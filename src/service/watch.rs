@@ -46,16 +46,23 @@ impl Drop for Watches {
 pub(super) fn session(service: Rc<Service>, requests: RequestStream) -> ResponseStream {
     let out = Rc::new(SessionOut::default());
     let identity = service.identity;
+    let link = service.link.clone();
     let task = glommio::spawn_local(run(service, requests, out.clone()));
     // The task lives as long as the response stream: dropping the stream
     // (the client went away) cancels it.
-    futures::stream::unfold((out, task), move |(out, task)| async move {
-        let mut resp = out.pop().await?;
-        // Every response carries a full header (etcd's clients dereference it).
-        let header = resp.header.get_or_insert_with(Default::default);
-        header.cluster_id = identity.cluster_id;
-        header.member_id = identity.member_id;
-        Some((Ok(encode(&resp)), (out, task)))
+    futures::stream::unfold((out, task), move |(out, task)| {
+        let link = link.clone();
+        async move {
+            let mut resp = out.pop().await?;
+            // Every response carries a full header (etcd's clients dereference it).
+            let header = resp.header.get_or_insert_with(Default::default);
+            header.cluster_id = identity.cluster_id;
+            header.member_id = identity.member_id;
+            if header.raft_term == 0 {
+                header.raft_term = link.hub.raft_term();
+            }
+            Some((Ok(encode(&resp)), (out, task)))
+        }
     })
     .boxed_local()
 }
@@ -107,6 +114,9 @@ async fn run(service: Rc<Service>, mut requests: RequestStream, out: Rc<SessionO
                 let no_delete = c.filters.contains(&(FilterType::Nodelete as i32));
                 // etcd's created answer carries the store's revision at creation.
                 let header = service.current_header().await.ok();
+                if let Some(h) = &header {
+                    link.hub.note_raft_term(h.raft_term);
+                }
                 out.push_control(pb::WatchResponse {
                     header,
                     watch_id,

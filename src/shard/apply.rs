@@ -389,7 +389,7 @@ fn txn_ops<D: Disk>(
     for op in ops {
         use pb::request_op::Request as Q;
         use pb::response_op::Response as S;
-        let resp = match &op.request {
+        let mut resp = match &op.request {
             Some(Q::RequestRange(r)) => {
                 S::ResponseRange(crate::shard::read::range_with(r, |q| txn.range(q))?)
             }
@@ -400,6 +400,19 @@ fn txn_ops<D: Disk>(
             Some(Q::RequestTxn(t)) => S::ResponseTxn(txn_ops(txn, lessor, t, events)?),
             None => continue,
         };
+        // As etcd: an op's header holds only the revision it saw (its
+        // txn's new revision once the txn has written); a nested txn's
+        // header is empty.
+        let at = Some(pb::ResponseHeader {
+            revision: txn.read_revision(),
+            ..Default::default()
+        });
+        match &mut resp {
+            S::ResponseRange(r) => r.header = at,
+            S::ResponsePut(r) => r.header = at,
+            S::ResponseDeleteRange(r) => r.header = at,
+            S::ResponseTxn(r) => r.header = Some(pb::ResponseHeader::default()),
+        }
         responses.push(pb::ResponseOp {
             response: Some(resp),
         });

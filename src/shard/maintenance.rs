@@ -105,8 +105,9 @@ impl<D: Disk> Shard<D> {
             // etcd answers an unknown action with an empty response.
             Err(_) => {}
         }
+        // etcd's Alarm answer carries no header.
         Ok(Response::Alarm(pb::AlarmResponse {
-            header: Some(self.header()),
+            header: None,
             alarms,
         }))
     }
@@ -174,8 +175,9 @@ impl<D: Disk> Shard<D> {
         }
         tracing::info!(db_size = self.store.db_size_bytes(), "defragmented");
         for w in std::mem::take(&mut self.defrag_waiters) {
+            // etcd's Defragment answer carries no header.
             let reply = Ok(Response::Defragment(pb::DefragmentResponse {
-                header: Some(self.header()),
+                header: None,
             }));
             self.reply(w, reply).await;
         }
@@ -229,7 +231,12 @@ impl<D: Disk> Shard<D> {
                         HashKind::HashKv => Response::HashKv(pb::HashKvResponse {
                             header: Some(self.header()),
                             hash,
-                            compact_revision,
+                            // etcd's store starts at compact revision -1.
+                            compact_revision: if compact_revision > 0 {
+                                compact_revision
+                            } else {
+                                -1
+                            },
                             hash_revision: j.job.revision(),
                         }),
                     })

@@ -385,6 +385,14 @@ impl<D: Disk> Shard<D> {
         Ok(())
     }
 
+    /// The header of cluster answers (membership): no store revision, as etcd's.
+    fn cluster_header(&self) -> pb::ResponseHeader {
+        pb::ResponseHeader {
+            revision: 0,
+            ..self.header()
+        }
+    }
+
     fn header(&self) -> pb::ResponseHeader {
         pb::ResponseHeader {
             cluster_id: self.opts.cluster_id,
@@ -519,7 +527,7 @@ impl<D: Disk> Shard<D> {
             })),
             Request::Status(_) => Ok(Response::Status(self.status())),
             Request::MemberList(_) => Ok(Response::MemberList(pb::MemberListResponse {
-                header: Some(self.header()),
+                header: Some(self.cluster_header()),
                 members: self.members(),
             })),
             Request::MemberAdd(r) => self.member_add(&r),
@@ -606,6 +614,7 @@ impl<D: Disk> Shard<D> {
                 events: Vec::new(),
                 next_revision: current + 1,
                 current_revision: current,
+                raft_term: self.raw.raft.term,
             })
         } else {
             match self
@@ -616,6 +625,7 @@ impl<D: Disk> Shard<D> {
                     events: events.iter().map(apply::to_pb_event).collect(),
                     next_revision: next,
                     current_revision: current,
+                    raft_term: self.raw.raft.term,
                 }),
                 Err(MvccError::Compacted { compact_revision }) => {
                     Err(HistoryError::Compacted { compact_revision })
@@ -955,6 +965,7 @@ impl<D: Disk> Shard<D> {
             .unwrap_or(0);
         let batch = Arc::new(EventBatch {
             revision: self.store.current_revision(),
+            raft_term: self.raw.raft.term,
             events,
         });
         for (core, tx) in self.downlinks.iter().enumerate() {
@@ -1024,18 +1035,10 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
     (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
 }
 
+/// A txn's own header is the full one; its ops keep the revision they ran
+/// at (set by apply), as etcd's do.
 fn set_txn_headers(r: &mut pb::TxnResponse, header: &Option<pb::ResponseHeader>) {
     r.header = *header;
-    for op in &mut r.responses {
-        use pb::response_op::Response as S;
-        match &mut op.response {
-            Some(S::ResponseRange(x)) => x.header = *header,
-            Some(S::ResponsePut(x)) => x.header = *header,
-            Some(S::ResponseDeleteRange(x)) => x.header = *header,
-            Some(S::ResponseTxn(x)) => set_txn_headers(x, header),
-            None => {}
-        }
-    }
 }
 
 /// etcd's minimum lease TTL: 1.5 election timeouts, rounded up to seconds.

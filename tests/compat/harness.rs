@@ -55,33 +55,13 @@ pub enum Ignore {
 /// not listed here is compared. Keep docs/compatibility.md in step.
 #[rustfmt::skip]
 pub const KNOWN_DIFFERENCES: &[(&str, &str, Ignore, &str)] = &[
-    // --- txn sub-response headers (raft core's set_txn_headers) ---
-    ("etcdctl_txn", "txn-multi-compare-json", Ignore::Parts(&["json:responses.*.*.header"]), TXN_HEADERS),
-    ("etcdctl_txn", "txn-version-gt-json", Ignore::Parts(&["json:responses.*.*.header"]), TXN_HEADERS),
-    ("etcdctl_txn", "txn-no-compare", Ignore::Parts(&["json:responses.*.*.header"]), TXN_HEADERS),
-    ("etcdctl_txn", "txn-del-prefix-prevkv", Ignore::Parts(&["json:responses.*.*.header"]), TXN_HEADERS),
-    ("etcdctl_txn", "txn-put-prev-kv", Ignore::Parts(&["json:responses.*.*.header"]), TXN_HEADERS),
-    ("json_gateway_curl", "txn-success", Ignore::Parts(&["json:responses.*.header"]), TXN_HEADERS),
-    ("json_gateway_curl", "txn-failure", Ignore::Parts(&["json:responses.*.header"]), TXN_HEADERS),
-    ("json_gateway_curl", "txn-create-revision", Ignore::Parts(&["json:responses.*.header"]), TXN_HEADERS),
-    ("json_gateway_curl", "txn-mod-lt", Ignore::Parts(&["json:responses.*.header"]), TXN_HEADERS),
-    ("python_etcd3gw", "txn-raw", Ignore::Parts(&["json:responses.*.header"]), TXN_HEADERS),
-    // --- watch response header revision (watch hub) ---
-    ("etcdctl_watch", "watch-json", Ignore::Parts(&["json:Header.revision"]), WATCH_REVISION),
-    ("etcdctl_watch", "watch-prefix-json", Ignore::Parts(&["json:Header.revision"]), WATCH_REVISION),
-    ("etcdctl_watch", "watch-fields", Ignore::Parts(&["field:Revision"]), WATCH_REVISION),
-    ("etcdctl_watch", "watch-exec", Ignore::Parts(&["after:rev="]), WATCH_REVISION),
-    ("etcdctl_watch", "watch-compacted-json", Ignore::Parts(&["json:Header.revision"]), WATCH_REVISION),
-    ("json_gateway_curl", "watch-history", Ignore::Parts(&["json:result.header.revision"]), WATCH_REVISION),
-    ("json_gateway_curl", "watch-prev-kv", Ignore::Parts(&["json:result.header.revision"]), WATCH_REVISION),
-    ("json_gateway_curl", "watch-compacted", Ignore::Parts(&["json:result.header.revision", "json:result.cancel_reason"]), WATCH_REVISION),
     // --- one member, no peer listener, no membership changes ---
     ("etcdctl_cluster", "member-list", Ignore::Parts(&["text:<peer-url>"]), NO_PEERS),
-    ("etcdctl_cluster", "member-list-json", Ignore::Parts(&["json:members.peerURLs", "json:header.revision"]), NO_PEERS_SHARD_HEADERS),
+    ("etcdctl_cluster", "member-list-json", Ignore::Parts(&["json:members.peerURLs"]), NO_PEERS),
     ("etcdctl_cluster", "member-list-table", Ignore::Parts(&["text:<peer-url>"]), NO_PEERS),
-    ("etcdctl_cluster", "member-list-fields", Ignore::Parts(&["field:PeerURL", "field:Revision"]), NO_PEERS_SHARD_HEADERS),
+    ("etcdctl_cluster", "member-list-fields", Ignore::Parts(&["field:PeerURL"]), NO_PEERS),
+    ("json_gateway_curl", "member-list", Ignore::Parts(&["json:members.peerURLs"]), NO_PEERS),
     ("etcdctl_cluster", "member-list-after", Ignore::Parts(&["text:<peer-url>"]), NO_PEERS),
-    ("json_gateway_curl", "member-list", Ignore::Parts(&["json:members.peerURLs", "json:header.revision"]), NO_PEERS_SHARD_HEADERS),
     ("python_etcd3", "members", Ignore::Parts(&["json:peer_urls"]), NO_PEERS),
     ("python_etcd3gw", "members", Ignore::Parts(&["json:ok.peers"]), NO_PEERS),
     ("etcdctl_cluster", "member-add-learner", Ignore::Section, NO_MEMBERSHIP),
@@ -118,27 +98,17 @@ pub const KNOWN_DIFFERENCES: &[(&str, &str, Ignore, &str)] = &[
     ("json_gateway_curl", "range-sort-enum-number", Ignore::Section, SORT_TIES),
     ("json_gateway_curl", "hash-kv", Ignore::Section, GATEWAY_HASHKV),
     // --- maintenance (raft core / storage) ---
-    ("etcdctl_maintenance", "alarm-list-json", Ignore::Parts(&["json:header"]), SHARD_HEADERS),
-    ("json_gateway_curl", "alarm", Ignore::Parts(&["json:header"]), SHARD_HEADERS),
-    ("json_gateway_curl", "defragment", Ignore::Parts(&["json:header"]), SHARD_HEADERS),
-    ("etcdctl_maintenance", "hashkv-json", Ignore::Parts(&["json:HashKV.compact_revision"]), HASHKV_COMPACT_REV),
-    ("etcdctl_maintenance", "hashkv-rev", Ignore::Parts(&["json:HashKV.compact_revision"]), HASHKV_COMPACT_REV),
     ("etcdctl_maintenance", "snapshot-status-json", Ignore::Section, SNAPSHOT_FORMAT),
     ("etcdctl_maintenance", "snapshot-status-table", Ignore::Section, SNAPSHOT_FORMAT),
 ];
 
-const TXN_HEADERS: &str = "etcq gives every txn sub-response the whole txn header (cluster, member, term, final revision); etcd 3.4 gives only the revision at which that op ran (a range before a put in the same txn sees the old revision). Raft core (set_txn_headers), not the front";
-const WATCH_REVISION: &str = "a watch response's header.revision is etcd's current store revision, etcq's the last revision of the batch it sends (a canceled-for-compaction response: etcd none, etcq the compact revision; etcq also fills cancel_reason). Watch hub, not the front";
 const NO_PEERS: &str = "etcq has one member and no peer listener: it reports no peer URLs";
-const SHARD_HEADERS: &str = "etcd 3.4 sends Alarm and Defragment responses without a header (`{}`) and MemberList's header without a revision; etcq's raft core gives them its full header. Raft core (src/shard), not the front";
-const NO_PEERS_SHARD_HEADERS: &str = "etcq has one member and no peer listener: no peer URLs; and etcd 3.4's MemberList header has no revision, etcq's raft core sends the current one (raft core, not the front)";
 const NO_MEMBERSHIP: &str =
     "etcq runs a single member: MemberAdd/Update/Remove/Promote are not served (Unimplemented)";
 const NO_AUTH: &str = "etcq has no authentication yet: the Auth service answers Unimplemented";
 const GO_JSON_ERRORS: &str = "the text of a malformed-JSON error is Go's encoding/json message in etcd; etcq's parser words it differently (same code 3, HTTP 400)";
 const SORT_TIES: &str = "DESCEND by VERSION with equal versions: etcd keeps key order among ties (Go's sort.Sort on a small slice), etcq reverses it; the API leaves tie order unspecified";
 const GATEWAY_HASHKV: &str = "etcd 3.4's gateway has no /v3/maintenance/hashkv route (404); etcq's gateway serves every RPC of the proto, HashKV included";
-const HASHKV_COMPACT_REV: &str = "HashKV before any compaction: etcd answers compact_revision -1, etcq 0 (omitted). etcq bug in the raft core's HashKV, not the front";
 const SNAPSHOT_FORMAT: &str = "etcq's snapshot is its own checkpoint format (padded to k*512+32 bytes and ending in a SHA-256, so etcdctl 3.4 `snapshot save` accepts it), not a bbolt file: `etcdctl snapshot status` answers \"invalid database\". Storage format, not the front";
 const LEASE_ORDER: &str = "LeaseLeases order: etcd 3.4 lists leases in its lessor's order (here: grant order), etcq in lease-ID order and its lease IDs are random; the API leaves the order unspecified (compared sorted)";
 

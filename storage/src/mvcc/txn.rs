@@ -58,7 +58,7 @@ impl<D: Disk> WriteTxn<'_, D> {
     }
 
     /// Newest revision this txn reads at: its own once it changed something.
-    fn read_revision(&self) -> i64 {
+    pub fn read_revision(&self) -> i64 {
         if self.sub > 0 {
             self.main
         } else {

@@ -305,11 +305,9 @@ async fn observers_follow_leaders_across_lease_loss_and_late_starts() {
     );
 }
 
-/// Needs the etcq/1 front to drop a unary call's future when its client goes
-/// away (src/front/quic.rs awaits `Service::unary` to the end today); the
-/// service's side (`Withdraw` on drop) is in place.
+/// A client that goes away while waiting cancels its call; the waiter's key
+/// is withdrawn (etcd's Mutex.Lock unlocks when the caller's context ends).
 #[tokio::test]
-#[ignore = "the etcq/1 front does not cancel a unary call whose client went away"]
 async fn a_waiter_that_goes_away_withdraws_its_key() {
     let node = Node::start(&[]);
     let c = node.client().await;

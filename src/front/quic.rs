@@ -65,9 +65,16 @@ async fn serve_stream(service: Rc<Service>, mut send: SendStream, mut recv: Recv
             Ok(None) => return refuse(&mut send, FrameError::Missing("request frame")).await,
             Err(e) => return refuse(&mut send, e).await,
         };
-        let answer = match service.unary(method, payload).await {
-            Ok(buf) => ok_frame(buf),
-            Err(status) => return send_status(&mut send, &status).await,
+        // A client that gives up (stops the stream or drops the connection)
+        // cancels the call: a waiting Lock or Campaign withdraws its key.
+        let call = std::pin::pin!(service.unary(method, payload));
+        let gone = std::pin::pin!(send.stopped());
+        let answer = match futures::future::select(call, gone).await {
+            futures::future::Either::Left((Ok(buf), _)) => ok_frame(buf),
+            futures::future::Either::Left((Err(status), _)) => {
+                return send_status(&mut send, &status).await
+            }
+            futures::future::Either::Right(_) => return,
         };
         if send.write_chunk(answer).await.is_ok() {
             let _ = send.finish();

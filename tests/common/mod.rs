@@ -24,9 +24,23 @@ pub struct Node {
     default_dir: bool,
 }
 
-fn free_udp_port() -> u16 {
-    let s = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral UDP port");
-    s.local_addr().expect("local addr").port()
+/// A port free for both UDP (etcq/1) and TCP (gRPC), picked below Linux's
+/// ephemeral range (32768..61000): a port there can be taken at any moment
+/// as the local end of some test's outgoing connection.
+fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Spread concurrent test binaries apart; each probes upwards from there.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 500) as u16 * 24;
+    for _ in 0..2_000 {
+        let port = 20_000 + (base - 20_000 + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        let udp = UdpSocket::bind(("127.0.0.1", port));
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        if udp.is_ok() && tcp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no 127.0.0.1 port free for both UDP and TCP below the ephemeral range");
 }
 
 impl Node {
@@ -48,9 +62,7 @@ impl Node {
 
     fn start_stopped(extra_args: &[&str]) -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_udp_port())
-            .parse()
-            .expect("addr");
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         Node {
             dir,
             addr,

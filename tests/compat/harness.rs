@@ -145,15 +145,22 @@ pub fn sides() -> Vec<Kind> {
     }
 }
 
+/// A free 127.0.0.1 port (TCP, and UDP too if asked), picked below Linux's
+/// ephemeral range (32768..61000), where any test's outgoing connection may
+/// take a port at any moment; 12000..20000 is this suite's, the other
+/// process-level tests probe 20000..32000.
 fn free_port(udp_too: bool) -> u16 {
-    for _ in 0..100 {
-        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral TCP port");
-        let port = tcp.local_addr().expect("local addr").port();
-        if !udp_too || UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = (std::process::id() % 300) as u16 * 24;
+    for _ in 0..2_000 {
+        let port = 12_000 + (base + NEXT.fetch_add(1, Ordering::Relaxed)) % 8_000;
+        let tcp = TcpListener::bind(("127.0.0.1", port));
+        if tcp.is_ok() && (!udp_too || UdpSocket::bind(("127.0.0.1", port)).is_ok()) {
             return port;
         }
     }
-    panic!("no free 127.0.0.1 port with both TCP and UDP free");
+    panic!("no free 127.0.0.1 port below the ephemeral range");
 }
 
 /// One running server, killed on drop.

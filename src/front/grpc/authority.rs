@@ -412,9 +412,17 @@ impl Rewriter {
     }
 
     fn finish_block(&mut self, block: Block) {
-        match rewrite_block(&block.fragment) {
+        let mut indexed_authority = false;
+        match rewrite_block_noting(&block.fragment, &mut indexed_authority) {
             Some(rewritten) => emit_block(&mut self.output, &block, &rewritten),
             None => self.output.extend_from_slice(&block.original),
+        }
+        if indexed_authority {
+            // The client's later requests name this `:authority` by its
+            // dynamic-table index (grpc-go does, from the second request
+            // on): nothing more to rewrite, so the rest of the connection
+            // passes through untouched, at no cost per request.
+            self.mode = Mode::Passthrough;
         }
     }
 }
@@ -593,6 +601,13 @@ fn authority_of_url(value: &[u8]) -> Option<&[u8]> {
 /// The header block with its URL `:authority` values cut down; `None` if
 /// nothing changed or the block does not parse.
 fn rewrite_block(block: &[u8]) -> Option<Vec<u8>> {
+    rewrite_block_noting(block, &mut false)
+}
+
+/// [`rewrite_block`], also telling whether the block entered an `:authority`
+/// into the dynamic table (a literal with incremental indexing): a client
+/// then names it by index on every later request of the connection.
+fn rewrite_block_noting(block: &[u8], indexed_authority: &mut bool) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(block.len() + 8);
     let mut changed = false;
     let mut p = 0;
@@ -620,6 +635,9 @@ fn rewrite_block(block: &[u8]) -> Option<Vec<u8>> {
             let value_start = p;
             let (value, q) = read_string(block, p)?;
             p = q;
+            if is_authority && first & 0x40 != 0 {
+                *indexed_authority = true;
+            }
             if is_authority {
                 let decoded = value.decode();
                 if let Some(host) = decoded.as_deref().and_then(authority_of_url) {
@@ -1174,6 +1192,26 @@ mod tests {
             }
         });
         out
+    }
+
+    #[test]
+    fn after_an_indexed_authority_the_connection_passes_through() {
+        // Stream 1 enters a URL :authority into the dynamic table (0x41:
+        // incremental indexing, static name 1): rewritten. Then the filter
+        // steps aside: stream 3's bytes come out exactly as sent, even a
+        // (pathological) second URL literal.
+        let first = [vec![0x41], plain_string(b"http://h:1")].concat();
+        let second = [vec![0x01], plain_string(b"http://h:2")].concat();
+        let mut input = settings();
+        input.extend(frame(0x1, 0x4, 1, &request_block(&first)));
+        let tail = frame(0x1, 0x4, 3, &request_block(&second));
+        input.extend(&tail);
+        let out = read_through(&input, 7, 64);
+        let mut expected = settings();
+        let rewritten = [vec![0x41], plain_string(b"h:1")].concat();
+        expected.extend(frame(0x1, 0x4, 1, &request_block(&rewritten)));
+        expected.extend(&tail);
+        assert_eq!(out, expected);
     }
 
     #[test]

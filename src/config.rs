@@ -27,6 +27,12 @@ pub const WATCH_RESPONSE_EVENTS_MAX: usize = 1000;
 pub const CONNECTION_STREAMS_MAX: u32 = 1024;
 /// Pending TCP connections the kernel queues per core's listener.
 pub const TCP_LISTEN_BACKLOG: i32 = 1024;
+/// Most WAL `fdatasync`s in flight at once (pipelined group commit): while
+/// they run the raft core keeps gathering, proposing and writing the next
+/// batches; records written while every slot is busy ride on the next sync
+/// started. Bounded so a slow disk turns into larger batches, not a queue of
+/// flushes.
+pub const WAL_SYNCS_IN_FLIGHT_MAX: usize = 2;
 /// Raft tick length.
 pub const TICK_MS: u64 = 100;
 /// Raft election timeout in ticks (1 s, as etcd's default).

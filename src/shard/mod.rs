@@ -1,12 +1,20 @@
 //! The raft core: one shard's raft node, WAL, MVCC store and lessor, driven by
 //! one loop on one core.
 //!
-//! Each loop turn: gather the requests that arrived (up to
+//! Each loop turn: note the WAL syncs that completed (raft's
+//! `on_persist_ready`), gather the requests that arrived (up to
 //! `PROPOSALS_PER_TURN_MAX`), propose the writes as raft entries, start one
 //! ReadIndex round for all linearizable reads of the turn, then process
-//! `Ready`: append entries to the WAL and `sync` once (group commit), apply
-//! committed entries to the store, answer the waiting clients and publish the
-//! turn's watch events to every core that has watchers.
+//! `Ready`: apply the committed (and persisted) entries to the store, answer
+//! the waiting clients, write the new entries and hard state to the WAL and
+//! start one `fdatasync` for them (group commit) without waiting for it, and
+//! publish the turn's watch events to every core that has watchers.
+//!
+//! Persistence is pipelined: up to `WAL_SYNCS_IN_FLIGHT_MAX` syncs run as
+//! separate tasks while the loop goes on serving reads and writing the next
+//! batch. Raft (`advance_append_async`) commits an entry only after
+//! `on_persist_ready` says a completed sync covered it, so a write is still
+//! answered only once its entry is durable and applied.
 //!
 //! Written as "one shard" so that several shards per node (each owning a key
 //! range, each on its own core) is a generalisation, not a rewrite.
@@ -23,8 +31,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::collections::VecDeque;
+
 use futures::channel::mpsc;
-use futures::StreamExt;
+use std::task::Poll;
+
+use futures::future::{Either, LocalBoxFuture};
+use futures::{FutureExt as _, StreamExt};
 use prost::Message as _;
 use protobuf::Message as _;
 use raft::prelude::{ConfState, Entry, EntryType};
@@ -34,7 +47,7 @@ use raft::{RawNode, StateRole};
 use etcq_net::pb::etcdserverpb as pb;
 use etcq_storage::disk::Disk;
 use etcq_storage::mvcc::{MvccError, MvccOptions, MvccStore};
-use etcq_storage::wal::{Wal, WalError, WalOptions};
+use etcq_storage::wal::{Wal, WalError, WalOptions, WalPosition};
 
 use crate::config::{
     self, COMPACTION_STEP_KEYS, LEASE_CHECKPOINT_INTERVAL_MS, LEASE_REVOKES_PER_TICK_MAX,
@@ -88,6 +101,13 @@ struct Waiter {
 struct ReadJob {
     waiter: Waiter,
     req: pb::RangeRequest,
+}
+
+/// A WAL sync in flight, and the raft readies it covers.
+struct SyncInFlight {
+    /// The last `Ready::number` whose records were written before it started.
+    ready_number: u64,
+    sync: LocalBoxFuture<'static, Result<WalPosition, WalError>>,
 }
 
 /// Why the shard stopped.
@@ -155,6 +175,13 @@ pub struct Shard<D: Disk> {
     batch_bytes: usize,
     /// Largest raft entry the WAL accepts.
     entry_bytes_max: usize,
+    /// WAL syncs running, oldest first (at most `WAL_SYNCS_IN_FLIGHT_MAX`).
+    syncs: VecDeque<SyncInFlight>,
+    /// The last raft ready whose records were handed to the WAL.
+    written_ready: u64,
+    /// A ready that must be made durable (entries, term or vote) was written
+    /// and no sync started since covers it.
+    unsynced_must_sync: bool,
 }
 
 impl<D: Disk> Shard<D> {
@@ -265,6 +292,9 @@ impl<D: Disk> Shard<D> {
             }
             .max_entry_data_bytes()
                 - RAFT_ENTRY_OVERHEAD_BYTES,
+            syncs: VecDeque::new(),
+            written_ready: 0,
+            unsynced_must_sync: false,
         })
     }
 
@@ -300,12 +330,29 @@ impl<D: Disk> Shard<D> {
         })
         .detach();
         loop {
-            // Wait for a request (or a tick), unless background work is pending.
+            // Wait for a request (or a tick) or the oldest sync in flight,
+            // unless background work is pending.
             let mut batch = Vec::new();
             let busy =
                 self.compaction_running || self.raw.has_ready() || !self.hash_jobs.is_empty();
             let first = if busy {
                 inbox.try_recv().ok().map(Some)
+            } else if let Some(sync) = self.syncs.front_mut() {
+                let woke = match futures::future::select(inbox.next(), &mut sync.sync).await {
+                    Either::Left((env, _)) => Ok(env),
+                    Either::Right((synced, _)) => Err(synced),
+                };
+                match woke {
+                    Ok(env) => Some(env),
+                    Err(synced) => {
+                        let sync = self
+                            .syncs
+                            .pop_front()
+                            .expect("the sync just awaited is the oldest");
+                        self.sync_finished(sync.ready_number, synced)?;
+                        None
+                    }
+                }
             } else {
                 Some(inbox.next().await)
             };
@@ -329,6 +376,7 @@ impl<D: Disk> Shard<D> {
 
     /// One loop turn.
     async fn turn(&mut self, batch: Vec<Envelope>) -> Result<(), ShardError> {
+        self.reap_syncs().await?;
         let mut reads = Vec::new();
         for env in batch {
             let waiter = Waiter {
@@ -361,6 +409,7 @@ impl<D: Disk> Shard<D> {
         self.propose_batch();
         if !self.no_space {
             self.process_ready().await?;
+            self.persist().await?;
         }
         self.serve_ready_reads().await;
         self.publish_events();
@@ -780,6 +829,10 @@ impl<D: Disk> Shard<D> {
         }
     }
 
+    /// Handles every `Ready`: hands new entries and hard state to the WAL
+    /// (written, a sync started), then applies what raft says is committed
+    /// (and persisted). Persisting is asynchronous (`advance_append_async`):
+    /// raft learns about it in `sync_finished`.
     async fn process_ready(&mut self) -> Result<(), ShardError> {
         while self.raw.has_ready() {
             let mut rd = self.raw.ready();
@@ -791,14 +844,13 @@ impl<D: Disk> Shard<D> {
                 }
             }
             // Single member: there are no peers to send messages to.
-            debug_assert!(rd.messages().is_empty());
+            debug_assert!(rd.messages().is_empty() && rd.persisted_messages().is_empty());
             if !rd.snapshot().is_empty() {
                 return Err(ShardError::Recovery(
                     "raft snapshots arrive with clustering".into(),
                 ));
             }
             let committed = rd.take_committed_entries();
-            self.apply_entries(committed).await?;
             let entries = rd.entries();
             if !entries.is_empty() {
                 for e in entries {
@@ -810,28 +862,94 @@ impl<D: Disk> Shard<D> {
                 self.raw.mut_store().wl().append(entries)?;
             }
             if let Some(hs) = rd.hs() {
+                // Buffered after this ready's entries and before any later
+                // ready's: the WAL keeps the order, so a durable hard state
+                // never points past durable entries.
                 self.wal.set_hard_state(raft_log::to_wal_hard_state(hs));
                 self.raw.mut_store().wl().set_hardstate(hs.clone());
             }
-            if self.wal.pending_bytes() > 0 {
-                if let Err(e) = self.wal.sync().await {
-                    return self.storage_failed(e);
-                }
-            }
+            // A commit-index-only change need not be flushed on its own: it
+            // rides on the next sync.
+            self.unsynced_must_sync |= rd.must_sync();
+            self.written_ready = rd.number();
             for rs in rd.take_read_states() {
                 if let Some(jobs) = self.read_batches.remove(&rs.request_ctx) {
                     self.ready_reads.push((rs.index, jobs));
                 }
             }
-            let mut light = self.raw.advance(rd);
-            if let Some(commit) = light.commit_index() {
-                self.raw.mut_store().wl().mut_hard_state().commit = commit;
-            }
-            let committed = light.take_committed_entries();
+            self.raw.advance_append_async(rd);
+            // Start this ready's sync before applying the previous ones'
+            // entries, so the flush runs while we apply.
+            self.persist().await?;
             self.apply_entries(committed).await?;
             self.raw.advance_apply();
+            if self.no_space {
+                break;
+            }
         }
         Ok(())
+    }
+
+    /// Writes what `process_ready` buffered and starts a sync for it when a
+    /// slot is free; otherwise a later turn's sync covers it.
+    async fn persist(&mut self) -> Result<(), ShardError> {
+        if !self.unsynced_must_sync {
+            // At most a commit-index change: it waits in the buffer for the
+            // next write rather than costing a write of its own.
+            return Ok(());
+        }
+        if self.wal.pending_bytes() > 0 {
+            if let Err(e) = self.wal.write().await {
+                return self.storage_failed(e);
+            }
+        }
+        if self.syncs.len() < config::WAL_SYNCS_IN_FLIGHT_MAX {
+            let ready_number = self.written_ready;
+            self.unsynced_must_sync = false;
+            let mut sync = self.wal.start_sync().boxed_local();
+            // Polled once right away so the flush is queued to the ring now,
+            // behind the write that just completed; the loop's task is woken
+            // when it completes.
+            match futures::poll!(&mut sync) {
+                Poll::Ready(synced) => self.sync_finished(ready_number, synced)?,
+                Poll::Pending => self.syncs.push_back(SyncInFlight { ready_number, sync }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes every sync that completed, oldest first, without waiting.
+    async fn reap_syncs(&mut self) -> Result<(), ShardError> {
+        while let Some(sync) = self.syncs.front_mut() {
+            match futures::poll!(&mut sync.sync) {
+                Poll::Ready(synced) => {
+                    let sync = self
+                        .syncs
+                        .pop_front()
+                        .expect("the sync just polled is the oldest");
+                    self.sync_finished(sync.ready_number, synced)?;
+                }
+                Poll::Pending => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// A sync covering the readies up to `ready_number` completed with
+    /// `synced`: they are persisted, so raft may commit (and we apply) their
+    /// entries.
+    fn sync_finished(
+        &mut self,
+        ready_number: u64,
+        synced: Result<WalPosition, WalError>,
+    ) -> Result<(), ShardError> {
+        match self.wal.complete_sync(synced) {
+            Ok(_) => {
+                self.raw.on_persist_ready(ready_number);
+                Ok(())
+            }
+            Err(e) => self.storage_failed(e),
+        }
     }
 
     /// A WAL write failed. Out of space: raise the NOSPACE alarm, refuse writes
@@ -844,6 +962,9 @@ impl<D: Disk> Shard<D> {
             );
             self.no_space = true;
             self.raise_no_space();
+            // Nothing more can become durable: what the syncs in flight
+            // cover is refused below with everything else still waiting.
+            self.syncs.clear();
             let waiting: Vec<_> = self.waiting.drain().map(|(_, w)| w).collect();
             for w in waiting {
                 if let Some(tx) = self.downlinks.get(w.from_core) {
@@ -995,6 +1116,9 @@ impl<D: Disk> Shard<D> {
         self.store.checkpoint(index, &self.lessor.encode()).await?;
         self.wal.set_snapshot(index, term);
         self.wal.sync().await?;
+        // That sync covered every ready written so far.
+        self.raw.on_persist_ready(self.written_ready);
+        self.unsynced_must_sync = false;
         self.raw.mut_store().wl().compact(index)?;
         let purged = self.wal.purge(index).await?;
         tracing::debug!(index, purged, "checkpoint");

@@ -8,6 +8,13 @@
 //!   not yet covered by a `sync_dir` of their parent may each be reverted. A
 //!   rename is reverted or kept as a whole (rename is atomic on the file systems
 //!   we run on). Directories themselves are durable as soon as they are created.
+//!   With [`MemDisk::set_reordering_crash`] the crash follows the documented
+//!   disk model instead: every sector of every unsynced write survives or not
+//!   on its own, in any combination (a later write may survive an earlier
+//!   one's loss).
+//! - **Syncs that take time** ([`MemDisk::set_slow_sync`]): a `sync_data`
+//!   covers the writes made before it started; writes made while it is in
+//!   flight stay unsynced.
 //! - **Failing operations** ([`MemDisk::set_fail_after`]).
 //! - **A full disk** ([`MemDisk::set_space_limit`]).
 //! - **Bit rot** ([`MemDisk::flip_bit`]).
@@ -57,6 +64,11 @@ struct State {
     /// Operations that may still succeed; `None` is unlimited.
     ops_left: Option<u64>,
     space_limit_bytes: Option<u64>,
+    /// `sync_data` yields once between noting the writes it covers and
+    /// making them durable.
+    slow_sync: bool,
+    /// A crash keeps any subset of unsynced sectors, not a prefix of writes.
+    reordering_crash: bool,
 }
 
 #[derive(Default)]
@@ -241,6 +253,21 @@ impl MemDisk {
         self.state.borrow_mut().space_limit_bytes = bytes;
     }
 
+    /// Makes every later `sync_data` take two polls: the first notes the
+    /// writes made so far, then it yields; the second makes exactly those
+    /// durable. Writes made in between stay unsynced (an `fdatasync` covers
+    /// what was written before it was issued). Survives crashes.
+    pub fn set_slow_sync(&self, on: bool) {
+        self.state.borrow_mut().slow_sync = on;
+    }
+
+    /// Makes crashes keep an arbitrary subset of the sectors of unsynced
+    /// writes (each sector on its own, later writes independent of earlier
+    /// ones) instead of a prefix of the writes. Survives crashes.
+    pub fn set_reordering_crash(&self, on: bool) {
+        self.state.borrow_mut().reordering_crash = on;
+    }
+
     /// Flips bit `bit` (0..8) of the byte at `byte_offset` of the file at `path`,
     /// in both its current and its durable content: media corruption.
     pub fn flip_bit(&self, path: &Path, byte_offset: u64, bit: u8) -> io::Result<()> {
@@ -293,6 +320,23 @@ impl MemDisk {
         for inode in state.inodes.values_mut() {
             let mut content = std::mem::take(&mut inode.durable);
             let writes = std::mem::take(&mut inode.unsynced);
+            if state.reordering_crash {
+                for write in writes {
+                    match write {
+                        PendingWrite::SetLen(len) => {
+                            if rng.coin() {
+                                set_len(&mut content, len);
+                            }
+                        }
+                        PendingWrite::Write { pos, data } => {
+                            keep_some_sectors(&mut rng, &mut content, pos, &data)
+                        }
+                    }
+                }
+                inode.current = content.clone();
+                inode.durable = content;
+                continue;
+            }
             let kept = rng.up_to(writes.len() as u64) as usize;
             for (i, write) in writes.into_iter().take(kept).enumerate() {
                 let last = i + 1 == kept;
@@ -300,17 +344,7 @@ impl MemDisk {
                     PendingWrite::SetLen(len) => set_len(&mut content, len),
                     PendingWrite::Write { pos, data } if last && rng.coin() => {
                         // Torn: keep an arbitrary subset of its sectors.
-                        let end = pos + data.len() as u64;
-                        let mut from = pos;
-                        while from < end {
-                            let to = ((from / SECTOR_BYTES + 1) * SECTOR_BYTES).min(end);
-                            if rng.coin() {
-                                let a = (from - pos) as usize;
-                                let b = (to - pos) as usize;
-                                write_into(&mut content, from, &data[a..b]);
-                            }
-                            from = to;
-                        }
+                        keep_some_sectors(&mut rng, &mut content, pos, &data);
                     }
                     PendingWrite::Write { pos, data } => write_into(&mut content, pos, &data),
                 }
@@ -323,6 +357,43 @@ impl MemDisk {
         state.durable_namespace = namespace;
         state.generation += 1;
         state.ops_left = None;
+    }
+}
+
+/// A torn write: an arbitrary subset of the 512-byte sectors of `data` (at
+/// `pos`) lands in `content`.
+fn keep_some_sectors(rng: &mut SplitMix64, content: &mut Vec<u8>, pos: u64, data: &[u8]) {
+    let end = pos + data.len() as u64;
+    let mut from = pos;
+    while from < end {
+        let to = ((from / SECTOR_BYTES + 1) * SECTOR_BYTES).min(end);
+        if rng.coin() {
+            let a = (from - pos) as usize;
+            let b = (to - pos) as usize;
+            write_into(content, from, &data[a..b]);
+        }
+        from = to;
+    }
+}
+
+/// A future that is pending on its first poll (waking itself) and ready on
+/// the second: the "in flight" window of a slow sync.
+#[derive(Default)]
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
     }
 }
 
@@ -398,12 +469,33 @@ impl DiskFile for MemFile {
     }
 
     async fn sync_data(&self) -> io::Result<()> {
-        self.with_inode(|state| {
-            let inode = state.inode(self.inode)?;
+        let (slow, covered) = self.with_inode(|state| {
+            let slow = state.slow_sync;
+            Ok((slow, state.inode(self.inode)?.unsynced.len()))
+        })?;
+        if slow {
+            YieldOnce::default().await;
+        }
+        // The completion: no second charge of the failure budget.
+        let mut state = self.state.borrow_mut();
+        if state.generation != self.generation {
+            return Err(io::Error::other(
+                "file handle from before a simulated crash",
+            ));
+        }
+        let inode = state.inode(self.inode)?;
+        if covered >= inode.unsynced.len() {
             inode.durable = inode.current.clone();
             inode.unsynced.clear();
-            Ok(())
-        })
+        } else {
+            for write in inode.unsynced.drain(..covered) {
+                match write {
+                    PendingWrite::SetLen(len) => set_len(&mut inode.durable, len),
+                    PendingWrite::Write { pos, data } => write_into(&mut inode.durable, pos, &data),
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn len(&self) -> io::Result<u64> {

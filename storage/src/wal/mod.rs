@@ -2,9 +2,13 @@
 //! direct-I/O segment files, with group commit.
 //!
 //! Appends (`append_entry`, `set_hard_state`, `set_snapshot`) only encode records
-//! into memory; [`Wal::sync`] writes them all and issues one `fdatasync`, so all
-//! records of one server loop turn share one flush. Recovery ([`Wal::open`]) keeps
-//! every record of a completed `sync`, truncates a torn tail and refuses to start
+//! into memory; [`Wal::write`] writes them (in order, no flush), and
+//! [`Wal::start_sync`] returns a future for one `fdatasync` covering everything
+//! written so far. That future does not borrow the `Wal`, so the server keeps
+//! appending and writing the next batch while a flush is in flight (pipelined
+//! group commit); [`Wal::complete_sync`] records what became durable.
+//! [`Wal::sync`] is all three in a row. Recovery ([`Wal::open`]) keeps every
+//! record a completed sync covered, truncates a torn tail and refuses to start
 //! on corruption. The byte format and the crash argument are in docs/wal.md; read
 //! it before changing anything here.
 //!
@@ -19,8 +23,10 @@ mod format;
 mod recovery;
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use bytes::Bytes;
 
@@ -100,6 +106,17 @@ pub struct Recovered {
     pub entries: Vec<EntryRecord>,
 }
 
+/// A place in the log: a segment and a byte offset in it. Later places compare
+/// greater. [`Wal::write`] and [`Wal::complete_sync`] report positions; a
+/// position is durable once a completed sync reached it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct WalPosition {
+    /// Segment sequence number.
+    pub seq: u64,
+    /// Byte offset in the segment.
+    pub offset: u64,
+}
+
 /// Why the WAL refused, shaped by what the caller does about it.
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
@@ -167,9 +184,10 @@ struct SegmentMeta {
 
 /// The segment records are appended to.
 struct Active<F> {
-    file: F,
+    /// Shared with the sync futures in flight.
+    file: Rc<F>,
     meta: SegmentMeta,
-    /// Offset after the last durable record.
+    /// Offset after the last written record (durable or not).
     end: u64,
     /// Bytes `[align_down(end), end)`: rewritten in front of the next write.
     tail: Vec<u8>,
@@ -183,6 +201,7 @@ struct Chunk {
     creates: bool,
     /// Segment offset of `bytes[0]`.
     start: u64,
+    /// The segment's durable length when the chunk was encoded (docs/wal.md §2).
     batch_start: u32,
     bytes: Vec<u8>,
     max_entry_index: Option<u64>,
@@ -207,8 +226,13 @@ pub struct Wal<D: Disk> {
     sealed: VecDeque<SegmentMeta>,
     /// `None` only while `open` has not finished creating the first segment.
     active: Option<Active<D::File>>,
-    /// The batch `sync` will write, in order.
+    /// The records `write` will write, in order.
     pending: Vec<Chunk>,
+    /// Everything before this position is durable (a completed sync covered it).
+    durable: WalPosition,
+    /// Snapshot markers encoded but not yet durable: (position after the
+    /// record, index), oldest first.
+    unsynced_snapshots: VecDeque<(WalPosition, u64)>,
     last_index: u64,
     hard_state: Option<HardState>,
     snapshot: Option<SnapshotMarker>,
@@ -223,6 +247,7 @@ impl<D: Disk> std::fmt::Debug for Wal<D> {
         f.debug_struct("Wal")
             .field("dir", &self.dir)
             .field("active", &self.active.as_ref().map(|a| (a.meta.seq, a.end)))
+            .field("durable", &self.durable)
             .field("sealed_segments", &self.sealed.len())
             .field("pending_bytes", &self.pending_bytes())
             .field("last_index", &self.last_index)
@@ -326,6 +351,8 @@ impl<D: Disk> Wal<D> {
                 .collect(),
             active: None,
             pending: Vec::new(),
+            durable: WalPosition::default(),
+            unsynced_snapshots: VecDeque::new(),
             last_index: last_entry_index.max(snapshot_index),
             hard_state: replayed.hard_state,
             snapshot: replayed.snapshot,
@@ -395,18 +422,30 @@ impl<D: Disk> Wal<D> {
         }
         let marker = SnapshotMarker { index, term };
         self.push_record(Kind::Snapshot, &[&format::encode_snapshot(&marker)], None);
+        let (seq, offset) = self.next_position();
+        self.unsynced_snapshots
+            .push_back((WalPosition { seq, offset }, index));
         self.snapshot = Some(marker);
         self.last_index = self.last_index.max(index);
     }
 
-    /// The group commit point: writes every buffered record, then one
-    /// `fdatasync` (per segment touched). When it returns `Ok`, everything
-    /// appended before the call is durable.
+    /// The group commit point, not pipelined: [`write`](Self::write), then one
+    /// sync of what was written. When it returns `Ok`, everything appended
+    /// before the call is durable.
     pub async fn sync(&mut self) -> Result<(), WalError> {
+        self.write().await?;
+        let synced = self.start_sync().await;
+        self.complete_sync(synced).map(drop)
+    }
+
+    /// Writes every buffered record, in order, without flushing; returns the
+    /// position after the last one. Records are durable only once a sync
+    /// started after this returned completes. Exception: rolling to a new
+    /// segment flushes the old one and creates, writes and flushes the new one
+    /// (and the directory) right here, as in docs/wal.md §3, so a sealed
+    /// segment is always complete on disk.
+    pub async fn write(&mut self) -> Result<WalPosition, WalError> {
         self.check_usable()?;
-        if self.pending.is_empty() {
-            return Ok(());
-        }
         for chunk in std::mem::take(&mut self.pending) {
             let written = if chunk.creates {
                 self.create_segment(chunk).await
@@ -418,8 +457,81 @@ impl<D: Disk> Wal<D> {
                 return Err(e);
             }
         }
-        self.synced_snapshot_index = self.snapshot.map_or(0, |s| s.index);
-        Ok(())
+        Ok(self.written())
+    }
+
+    /// One `fdatasync` of the active segment, covering every record
+    /// [`write`](Self::write) wrote before this call; resolves to the position
+    /// it made durable. The future owns what it needs (it does not borrow the
+    /// WAL), so appends and writes may go on while it is in flight; hand its
+    /// result to [`complete_sync`](Self::complete_sync). Resolves at once when
+    /// nothing written is unsynced.
+    pub fn start_sync(&self) -> impl Future<Output = Result<WalPosition, WalError>> + 'static {
+        let job = match (&self.active, self.poisoned) {
+            (_, true) => Err(WalError::PreviousIo),
+            (Some(a), false) if self.written() > self.durable => {
+                Ok(Some((a.file.clone(), a.meta.path.clone(), self.written())))
+            }
+            _ => Ok(None),
+        };
+        let durable = self.durable;
+        async move {
+            match job? {
+                None => Ok(durable),
+                Some((file, path, target)) => {
+                    file.sync_data()
+                        .await
+                        .map_err(io_error("sync segment", &path))?;
+                    Ok(target)
+                }
+            }
+        }
+    }
+
+    /// Records the outcome of a [`start_sync`](Self::start_sync) future (in
+    /// any order: a position below the durable one changes nothing) and
+    /// returns the durable position. A failed sync makes the WAL refuse all
+    /// further work (docs/wal.md §3).
+    pub fn complete_sync(
+        &mut self,
+        synced: Result<WalPosition, WalError>,
+    ) -> Result<WalPosition, WalError> {
+        match synced {
+            Err(e) => {
+                self.poisoned = true;
+                Err(e)
+            }
+            Ok(_) if self.poisoned => Err(WalError::PreviousIo),
+            Ok(position) => {
+                self.note_durable(position);
+                Ok(self.durable)
+            }
+        }
+    }
+
+    /// The position after the last written record.
+    pub fn written(&self) -> WalPosition {
+        self.active.as_ref().map_or(WalPosition::default(), |a| WalPosition {
+            seq: a.meta.seq,
+            offset: a.end,
+        })
+    }
+
+    /// Everything before this position is durable.
+    pub fn durable(&self) -> WalPosition {
+        self.durable
+    }
+
+    /// Moves the durable position forward to `position` (never back).
+    fn note_durable(&mut self, position: WalPosition) {
+        self.durable = self.durable.max(position);
+        while let Some(&(at, index)) = self.unsynced_snapshots.front() {
+            if at > self.durable {
+                break;
+            }
+            self.synced_snapshot_index = self.synced_snapshot_index.max(index);
+            self.unsynced_snapshots.pop_front();
+        }
     }
 
     /// Deletes, oldest first, the sealed segments whose entries all have index
@@ -450,7 +562,7 @@ impl<D: Disk> Wal<D> {
         Ok(removed)
     }
 
-    /// Bytes of records buffered for the next [`sync`](Self::sync).
+    /// Bytes of records buffered for the next [`write`](Self::write).
     pub fn pending_bytes(&self) -> usize {
         self.pending.iter().map(|c| c.bytes.len()).sum()
     }
@@ -545,12 +657,20 @@ impl<D: Disk> Wal<D> {
                 .active
                 .as_ref()
                 .expect("a segment is active after open");
+            // What the segment holds durably now: at most what it will hold
+            // when this chunk is written, and at most the first invalid
+            // position after any crash (docs/wal.md §4, rule 2).
+            let durable = if self.durable.seq == active.meta.seq {
+                self.durable.offset
+            } else {
+                0
+            };
             self.pending.push(Chunk {
                 seq: active.meta.seq,
                 first_index: 0, // unused: the segment exists
                 creates: false,
                 start: active.end,
-                batch_start: u32::try_from(active.end).expect("segments are at most 1 GiB"),
+                batch_start: u32::try_from(durable).expect("segments are at most 1 GiB"),
                 bytes: Vec::new(),
                 max_entry_index: None,
             });
@@ -571,10 +691,20 @@ impl<D: Disk> Wal<D> {
         chunk.max_entry_index = max_opt(chunk.max_entry_index, entry_index);
     }
 
-    /// Creates, preallocates, writes and syncs a new segment (and the directory);
-    /// it becomes the active one.
+    /// Flushes the active segment (it is being sealed), then creates,
+    /// preallocates, writes and syncs a new segment (and the directory); it
+    /// becomes the active one.
     async fn create_segment(&mut self, chunk: Chunk) -> Result<(), WalError> {
         debug_assert!(chunk.creates && chunk.start == 0);
+        let written = self.written();
+        if let Some(active) = self.active.as_ref().filter(|_| written > self.durable) {
+            active
+                .file
+                .sync_data()
+                .await
+                .map_err(io_error("sync segment", &active.meta.path))?;
+            self.note_durable(written);
+        }
         let path = self
             .dir
             .join(format::segment_file_name(chunk.seq, chunk.first_index));
@@ -604,18 +734,22 @@ impl<D: Disk> Wal<D> {
         };
         let end = chunk.end();
         if let Some(old) = self.active.replace(Active {
-            file,
+            file: Rc::new(file),
             meta,
             end,
             tail,
         }) {
             self.sealed.push_back(old.meta);
         }
+        self.note_durable(WalPosition {
+            seq: chunk.seq,
+            offset: end,
+        });
         Ok(())
     }
 
     /// Appends a chunk to the active segment: one write from the start of the
-    /// partially filled block, one `fdatasync`.
+    /// partially filled block (no flush: see [`Wal::start_sync`]).
     async fn extend_active(&mut self, chunk: Chunk) -> Result<(), WalError> {
         let active = self
             .active
@@ -634,11 +768,6 @@ impl<D: Disk> Wal<D> {
             .write_at(block_start, &buf)
             .await
             .map_err(io_error("write segment", path))?;
-        active
-            .file
-            .sync_data()
-            .await
-            .map_err(io_error("sync segment", path))?;
         active.end = chunk.end();
         active.tail = tail;
         active.meta.max_entry_index = max_opt(active.meta.max_entry_index, chunk.max_entry_index);

@@ -881,6 +881,13 @@ impl<D: Disk> Shard<D> {
             // Start this ready's sync before applying the previous ones'
             // entries, so the flush runs while we apply.
             self.persist().await?;
+            if self.syncs.is_empty() && !self.unsynced_must_sync {
+                // Nothing this or an earlier ready wrote still waits for a
+                // sync (at most a commit index, which needs none): raft may
+                // forget these readies (else a read-only load would grow
+                // raft's list of unpersisted readies without bound).
+                self.raw.on_persist_ready(self.written_ready);
+            }
             self.apply_entries(committed).await?;
             self.raw.advance_apply();
             if self.no_space {

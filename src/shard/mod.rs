@@ -139,6 +139,8 @@ pub struct Shard<D: Disk> {
     next_proposal_id: u64,
     read_batches: HashMap<Vec<u8>, Vec<ReadJob>>,
     ready_reads: Vec<(u64, Vec<ReadJob>)>,
+    /// Linearizable reads not yet asked of raft (see `turn`).
+    unissued_reads: Vec<ReadJob>,
     next_read_ctx: u64,
     applied_index: u64,
     checkpoint_index: u64,
@@ -268,6 +270,7 @@ impl<D: Disk> Shard<D> {
             next_proposal_id: (boot | 1) << 20,
             read_batches: HashMap::new(),
             ready_reads: Vec::new(),
+            unissued_reads: Vec::new(),
             next_read_ctx: 1,
             applied_index: checkpoint_index,
             checkpoint_index,
@@ -385,10 +388,20 @@ impl<D: Disk> Shard<D> {
             };
             self.handle(waiter, env.req, &mut reads).await?;
         }
-        if !reads.is_empty() {
+        self.unissued_reads.extend(reads);
+        if !self.unissued_reads.is_empty() {
+            let reads = std::mem::take(&mut self.unissued_reads);
             if self.no_space {
                 // Frozen: nothing can commit any more, so applied state is final.
                 self.ready_reads.push((0, reads));
+            } else if self.raw.raft.state == StateRole::Leader
+                && !self.raw.raft.commit_to_current_term()
+            {
+                // raft drops a ReadIndex until the leader committed an entry
+                // of its term; with syncs in flight the loop serves requests
+                // in that window (right after startup). Asked again once the
+                // sync of the leader's first entry completed.
+                self.unissued_reads = reads;
             } else {
                 let ctx = self.next_read_ctx.to_be_bytes().to_vec();
                 self.next_read_ctx += 1;

@@ -214,8 +214,7 @@ async fn many_concurrent_writers_get_every_acknowledged_write_back_after_kill_9_
                 for i in 0.. {
                     let key = format!("c{conn}/w{w:02}/{i:05}");
                     let value = format!("{key}={}", "x".repeat(i % 300));
-                    if c
-                        .put(Bytes::from(key.clone()), Bytes::from(value.clone()))
+                    if c.put(Bytes::from(key.clone()), Bytes::from(value.clone()))
                         .await
                         .is_err()
                     {

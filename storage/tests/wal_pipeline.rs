@@ -66,7 +66,10 @@ fn an_acknowledged_sync_position_survives_any_power_loss_and_later_writes_may_no
             assert!(b > a);
             let synced = sync_a.await;
             let durable = wal.complete_sync(synced).expect("sync A");
-            assert_eq!(durable, a, "a sync covers what was written before it started");
+            assert_eq!(
+                durable, a,
+                "a sync covers what was written before it started"
+            );
             assert_eq!(wal.durable(), a);
             drop(wal);
             disk.crash(seed);
@@ -163,10 +166,7 @@ fn a_failed_sync_in_flight_poisons_the_wal() {
         disk.set_fail_after(None);
         wal.append_entry(2, 1, b"two");
         assert!(matches!(wal.write().await, Err(WalError::PreviousIo)));
-        assert!(matches!(
-            wal.start_sync().await,
-            Err(WalError::PreviousIo)
-        ));
+        assert!(matches!(wal.start_sync().await, Err(WalError::PreviousIo)));
     });
 }
 

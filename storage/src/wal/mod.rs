@@ -511,10 +511,12 @@ impl<D: Disk> Wal<D> {
 
     /// The position after the last written record.
     pub fn written(&self) -> WalPosition {
-        self.active.as_ref().map_or(WalPosition::default(), |a| WalPosition {
-            seq: a.meta.seq,
-            offset: a.end,
-        })
+        self.active
+            .as_ref()
+            .map_or(WalPosition::default(), |a| WalPosition {
+                seq: a.meta.seq,
+                offset: a.end,
+            })
     }
 
     /// Everything before this position is durable.

@@ -653,7 +653,9 @@ impl<D: Disk> Shard<D> {
             } else {
                 self.raw.raft.leader_id
             },
-            raft_index: self.raw.raft.raft_log.last_index(),
+            // etcd reports the committed index: with syncs in flight the
+            // last index may name entries that are not durable yet.
+            raft_index: self.raw.raft.raft_log.committed,
             raft_term: self.raw.raft.term,
             raft_applied_index: self.applied_index,
             errors,

@@ -104,7 +104,10 @@ watch_lines() {
     status=ok
     while [ "$(lines_in "$out")" -lt "$want" ]; do
         if ! kill -0 "$pid" 2>/dev/null; then
-            status=exited
+            # It may have written its last lines just before exiting.
+            if [ "$(lines_in "$out")" -lt "$want" ]; then
+                status=exited
+            fi
             break
         fi
         if [ "$(date +%s)" -ge "$end" ]; then

@@ -600,6 +600,7 @@ fn authority_of_url(value: &[u8]) -> Option<&[u8]> {
 
 /// The header block with its URL `:authority` values cut down; `None` if
 /// nothing changed or the block does not parse.
+#[cfg(test)]
 fn rewrite_block(block: &[u8]) -> Option<Vec<u8>> {
     rewrite_block_noting(block, &mut false)
 }

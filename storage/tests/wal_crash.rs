@@ -13,7 +13,7 @@ mod wal_common;
 use std::time::Instant;
 
 use etcq_storage::disk_mem::MemDisk;
-use etcq_storage::wal::{HardState, WalOptions};
+use etcq_storage::wal::WalOptions;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use wal_common::*;
@@ -21,47 +21,11 @@ use wal_common::*;
 const CASES: u64 = 1200;
 const ROUNDS: usize = 2;
 
-fn random_op(rng: &mut StdRng, current: &Model, term: &mut u64) -> Op {
-    let last = current.last_index();
-    let snap = current.snapshot_index();
-    match rng.gen_range(0..100) {
-        0..=74 => {
-            let index = if rng.gen_bool(0.9) || last == snap {
-                last + 1
-            } else {
-                rng.gen_range(snap + 1..=last)
-            };
-            if rng.gen_bool(0.1) {
-                *term += 1;
-            }
-            let len = if rng.gen_bool(0.1) {
-                rng.gen_range(1000..5000)
-            } else {
-                rng.gen_range(0..300)
-            };
-            let mut data = vec![0u8; len];
-            rng.fill(&mut data[..]);
-            Op::Append {
-                index,
-                term: *term,
-                data,
-            }
-        }
-        75..=89 => Op::HardState(HardState {
-            term: *term,
-            vote: rng.gen_range(0..4),
-            commit: rng.gen_range(0..=last),
-        }),
-        _ => {
-            let index = if rng.gen_bool(0.8) {
-                rng.gen_range(snap..=last)
-            } else {
-                last + rng.gen_range(0..5)
-            };
-            Op::Snapshot { index, term: *term }
-        }
-    }
-}
+/// wal_crash's mix of operations.
+const MIX: OpMix = OpMix {
+    append_pct: 75,
+    hard_state_pct: 15,
+};
 
 /// What the cases exercised, to check that the test means something.
 #[derive(Default)]
@@ -91,7 +55,7 @@ fn run_case(seed: u64, cov: &mut Coverage) {
             for _ in 0..rng.gen_range(0..80) {
                 match rng.gen_range(0..100) {
                     0..=79 => {
-                        let op = random_op(&mut rng, &current, &mut term);
+                        let op = random_op(&mut rng, &current, &mut term, &MIX);
                         apply_to_wal(&mut wal, &op);
                         current.apply(&op);
                         unacked.push(op);

@@ -170,47 +170,11 @@ fn a_failed_sync_in_flight_poisons_the_wal() {
     });
 }
 
-fn random_op(rng: &mut StdRng, current: &Model, term: &mut u64) -> Op {
-    let last = current.last_index();
-    let snap = current.snapshot_index();
-    match rng.gen_range(0..100) {
-        0..=79 => {
-            let index = if rng.gen_bool(0.9) || last == snap {
-                last + 1
-            } else {
-                rng.gen_range(snap + 1..=last)
-            };
-            if rng.gen_bool(0.1) {
-                *term += 1;
-            }
-            let len = if rng.gen_bool(0.1) {
-                rng.gen_range(1000..5000)
-            } else {
-                rng.gen_range(0..300)
-            };
-            let mut data = vec![0u8; len];
-            rng.fill(&mut data[..]);
-            Op::Append {
-                index,
-                term: *term,
-                data,
-            }
-        }
-        80..=92 => Op::HardState(HardState {
-            term: *term,
-            vote: rng.gen_range(0..4),
-            commit: rng.gen_range(0..=last),
-        }),
-        _ => {
-            let index = if rng.gen_bool(0.8) {
-                rng.gen_range(snap..=last)
-            } else {
-                last + rng.gen_range(0..5)
-            };
-            Op::Snapshot { index, term: *term }
-        }
-    }
-}
+/// This suite's mix of operations.
+const MIX: OpMix = OpMix {
+    append_pct: 80,
+    hard_state_pct: 13,
+};
 
 const CASES: u64 = 1200;
 const ROUNDS: usize = 2;
@@ -246,7 +210,7 @@ fn run_case(seed: u64, cov: &mut Coverage) {
             for _ in 0..rng.gen_range(0..120) {
                 match rng.gen_range(0..100) {
                     0..=54 => {
-                        let op = random_op(&mut rng, &current, &mut term);
+                        let op = random_op(&mut rng, &current, &mut term, &MIX);
                         apply_to_wal(&mut wal, &op);
                         current.apply(&op);
                         ops.push(op);

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use etcq_storage::disk::Disk;
 use etcq_storage::disk_mem::MemDisk;
 use etcq_storage::wal::{HardState, Recovered, SnapshotMarker, Wal, WalError, WalOptions};
+use rand::rngs::StdRng;
+use rand::Rng;
 
 pub const SMALL_SEGMENT_BYTES: u64 = 64 << 10;
 
@@ -114,5 +116,59 @@ pub fn apply_to_wal(wal: &mut Wal<MemDisk>, op: &Op) {
         Op::Append { index, term, data } => wal.append_entry(*index, *term, data),
         Op::HardState(hs) => wal.set_hard_state(*hs),
         Op::Snapshot { index, term } => wal.set_snapshot(*index, *term),
+    }
+}
+
+/// How often [`random_op`] picks each kind of operation, in percent
+/// (snapshots get the rest).
+#[allow(dead_code)] // each test binary uses its own mix
+pub struct OpMix {
+    pub append_pct: u32,
+    pub hard_state_pct: u32,
+}
+
+/// A random WAL operation valid for `current`: an append (usually the next
+/// index, sometimes an overwrite of the unsnapshotted tail, sometimes a term
+/// bump; mostly small, sometimes several KiB), a HardState, or a snapshot
+/// marker (sometimes past the last index).
+#[allow(dead_code)]
+pub fn random_op(rng: &mut StdRng, current: &Model, term: &mut u64, mix: &OpMix) -> Op {
+    let last = current.last_index();
+    let snap = current.snapshot_index();
+    let pick = rng.gen_range(0..100);
+    if pick < mix.append_pct {
+        let index = if rng.gen_bool(0.9) || last == snap {
+            last + 1
+        } else {
+            rng.gen_range(snap + 1..=last)
+        };
+        if rng.gen_bool(0.1) {
+            *term += 1;
+        }
+        let len = if rng.gen_bool(0.1) {
+            rng.gen_range(1000..5000)
+        } else {
+            rng.gen_range(0..300)
+        };
+        let mut data = vec![0u8; len];
+        rng.fill(&mut data[..]);
+        Op::Append {
+            index,
+            term: *term,
+            data,
+        }
+    } else if pick < mix.append_pct + mix.hard_state_pct {
+        Op::HardState(HardState {
+            term: *term,
+            vote: rng.gen_range(0..4),
+            commit: rng.gen_range(0..=last),
+        })
+    } else {
+        let index = if rng.gen_bool(0.8) {
+            rng.gen_range(snap..=last)
+        } else {
+            last + rng.gen_range(0..5)
+        };
+        Op::Snapshot { index, term: *term }
     }
 }

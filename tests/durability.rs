@@ -4,11 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{eventually, Node};
-
-fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
+use common::{b, eventually, Node};
 
 #[tokio::test]
 async fn every_acknowledged_write_survives_kill_9_and_revisions_continue() {

@@ -4,13 +4,9 @@
 mod common;
 
 use bytes::Bytes;
-use common::Node;
+use common::{b, Node};
 use etcq_net::client::{ClientError, Compare, CompareOp, Op, Txn};
 use etcq_net::pb::etcdserverpb as pb;
-
-fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
 
 fn message(e: ClientError) -> String {
     match e {

@@ -4,12 +4,8 @@
 mod common;
 
 use bytes::Bytes;
-use common::{eventually, Node};
+use common::{b, eventually, Node};
 use etcq_net::pb::{etcdserverpb as pb, mvccpb};
-
-fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
 
 #[tokio::test]
 async fn revoking_a_lease_deletes_its_keys_and_expiry_does_too() {

@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{eventually, Node, DEADLINE};
-use etcq_net::client::{Client, ClientError};
+use common::{b, eventually, refusal, Node, DEADLINE};
+use etcq_net::client::Client;
 use etcq_net::method::{Code, Method};
 use etcq_net::pb::v3electionpb::{
     LeaderResponse, ProclaimRequest, ProclaimResponse, ResignRequest, ResignResponse,
@@ -18,17 +18,6 @@ use etcq_net::pb::v3electionpb::{
 /// How long a waiter is checked to still be waiting. Not a synchronisation:
 /// the check can only miss a bug, never fail a correct server.
 const STILL_WAITING: Duration = Duration::from_millis(300);
-
-fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
-
-fn refusal(e: ClientError) -> (Code, String) {
-    match e {
-        ClientError::Status { code, message } => (code, message),
-        other => panic!("expected a server refusal, got {other}"),
-    }
-}
 
 async fn lease(c: &Client) -> i64 {
     c.lease_grant(60, 0).await.expect("lease grant").id

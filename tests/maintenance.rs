@@ -5,22 +5,11 @@
 mod common;
 
 use bytes::Bytes;
-use common::Node;
-use etcq_net::client::{Client, ClientError};
+use common::{b, refusal, Node};
+use etcq_net::client::Client;
 use etcq_net::method::Code;
 use etcq_net::pb::etcdserverpb::{self as pb, alarm_request::AlarmAction, AlarmType};
 use etcq_storage::mvcc::snapshot::decode_snapshot;
-
-fn b(s: &str) -> Bytes {
-    Bytes::copy_from_slice(s.as_bytes())
-}
-
-fn refusal(e: ClientError) -> (Code, String) {
-    match e {
-        ClientError::Status { code, message } => (code, message),
-        other => panic!("expected a server refusal, got {other}"),
-    }
-}
 
 async fn member_id(c: &Client) -> u64 {
     c.status()

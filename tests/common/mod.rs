@@ -199,6 +199,19 @@ where
     }
 }
 
+/// A key or value from a string.
+pub fn b(s: &str) -> bytes::Bytes {
+    bytes::Bytes::copy_from_slice(s.as_bytes())
+}
+
+/// The server's code and text of a refusal (panics on any other failure).
+pub fn refusal(e: etcq_net::client::ClientError) -> (etcq_net::method::Code, String) {
+    match e {
+        etcq_net::client::ClientError::Status { code, message } => (code, message),
+        other => panic!("expected a server refusal, got {other}"),
+    }
+}
+
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
 }

@@ -308,3 +308,59 @@ async fn a_dedicated_raft_core_serves_through_the_other_cores() {
     c.put(b("d"), b("1")).await.expect("put");
     assert_eq!(c.get(b("d")).await.expect("get").expect("d").value, b("1"));
 }
+
+/// Unary calls reuse their QUIC streams (docs/protocol.md, "Unary RPC"):
+/// answers and refusals interleaved on one client, sequential and
+/// concurrent, each get their own answer; a client that opens one stream
+/// per call (the pre-reuse behaviour) is served the same.
+#[tokio::test]
+async fn calls_on_reused_streams_get_their_own_answers() {
+    let node = Node::start(&[]);
+    for idle_call_streams in [etcq_net::client::IDLE_CALL_STREAMS_MAX, 0] {
+        let c = node
+            .client_with(etcq_net::client::ClientOptions {
+                idle_call_streams,
+                ..Default::default()
+            })
+            .await;
+        for i in 0..100 {
+            let key = format!("reuse/{idle_call_streams}/{i}");
+            let rev = c
+                .put(key.clone(), format!("v{i}"))
+                .await
+                .expect("put")
+                .header
+                .expect("header")
+                .revision;
+            // A refusal in between (a future revision) ends its stream; the
+            // next call still gets its own answer.
+            let future = c
+                .range(pb::RangeRequest {
+                    key: key.clone().into(),
+                    revision: rev + 1000,
+                    ..Default::default()
+                })
+                .await
+                .expect_err("future revision");
+            assert_eq!(
+                message(future),
+                "etcdserver: mvcc: required revision is a future revision"
+            );
+            let kv = c.get(key).await.expect("get").expect("present");
+            assert_eq!(kv.value, format!("v{i}").into_bytes());
+            assert_eq!(kv.mod_revision, rev);
+        }
+        let calls = (0..32).map(|t| {
+            let c = c.clone();
+            async move {
+                for i in 0..20 {
+                    let key = format!("reuse-c/{idle_call_streams}/{t}/{i}");
+                    c.put(key.clone(), format!("{t}-{i}")).await.expect("put");
+                    let kv = c.get(key).await.expect("get").expect("present");
+                    assert_eq!(kv.value, format!("{t}-{i}").into_bytes());
+                }
+            }
+        });
+        futures::future::join_all(calls).await;
+    }
+}

@@ -75,6 +75,11 @@ pub(crate) struct GlobalArgs {
     /// trust directory the etcq server publishes its CA into.
     #[arg(long, global = true)]
     pub(crate) cacert: Option<PathBuf>,
+    /// Reuse a unary call's QUIC stream for the connection's next call
+    /// (etcq target; docs/protocol.md "Stream reuse"). `false` opens one
+    /// stream per request, as etcq/1 clients did before, for comparison.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub(crate) etcq_stream_reuse: bool,
     /// Print one machine-readable JSON line on stdout (the human summary
     /// goes to stderr).
     #[arg(long, global = true)]

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use etcq_net::{
-    client::{Client, ClientError, WatchStream, Watcher},
+    client::{Client, ClientError, ClientOptions, WatchStream, Watcher},
     pb::etcdserverpb::{
         PutRequest, PutResponse, RangeRequest, RangeResponse, TxnRequest, TxnResponse,
         WatchCreateRequest, WatchResponse,
@@ -39,9 +39,17 @@ fn client_error(err: ClientError) -> OpError {
 
 impl EtcqConn {
     /// Connects to `endpoint` (`host:port`), verifying its certificate.
-    pub(crate) async fn connect(endpoint: &str, cacert: Option<&Path>) -> Result<EtcqConn> {
+    pub(crate) async fn connect(
+        endpoint: &str,
+        cacert: Option<&Path>,
+        stream_reuse: bool,
+    ) -> Result<EtcqConn> {
         let tls = ClientTls::default_trust(cacert).context("etcq TLS trust")?;
-        let client = Client::connect(&[endpoint], tls)
+        let mut options = ClientOptions::default();
+        if !stream_reuse {
+            options.idle_call_streams = 0;
+        }
+        let client = Client::connect_with(&[endpoint], tls, options)
             .await
             .with_context(|| format!("connecting to etcq at {endpoint}"))?;
         Ok(EtcqConn { client })

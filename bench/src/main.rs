@@ -87,6 +87,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         &global.endpoints,
         global.conns,
         global.cacert.as_deref(),
+        global.etcq_stream_reuse,
     )
     .await?;
     let (sink, history_file) = match &global.record_history {

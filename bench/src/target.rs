@@ -147,6 +147,7 @@ pub(crate) async fn connect_all(
     endpoints: &[String],
     conns: usize,
     cacert: Option<&Path>,
+    etcq_stream_reuse: bool,
 ) -> Result<Vec<Arc<Conn>>> {
     if endpoints.is_empty() {
         bail!("no --endpoints given");
@@ -165,7 +166,9 @@ pub(crate) async fn connect_all(
                 TargetKind::EtcdGrpc => GrpcConn::connect(endpoint)
                     .await
                     .map(|c| Conn::Grpc(Box::new(c))),
-                TargetKind::Etcq => EtcqConn::connect(endpoint, cacert).await.map(Conn::Etcq),
+                TargetKind::Etcq => EtcqConn::connect(endpoint, cacert, etcq_stream_reuse)
+                    .await
+                    .map(Conn::Etcq),
             }
         }
     });

@@ -209,7 +209,9 @@ fn client_and_glommio_server_speak_etcq1() {
                 .await
                 .expect("connect");
 
-            // A put, answered.
+            // A put, answered. This toy server serves one call per stream
+            // and then finishes it, so every later call here also shows the
+            // client falling back from a finished idle stream to a fresh one.
             let resp = client.put("k", "v").await.expect("put");
             assert_eq!(resp.header.map(|h| h.revision), Some(7));
             assert_eq!(

@@ -60,25 +60,7 @@ async fn serve_stream(service: Rc<Service>, mut send: SendStream, mut recv: Recv
         Err(e) => return refuse(&mut send, e).await,
     };
     if method.kind() == MethodKind::Unary {
-        let payload = match frame::read_frame(&mut recv, max).await {
-            Ok(Some(p)) => p,
-            Ok(None) => return refuse(&mut send, FrameError::Missing("request frame")).await,
-            Err(e) => return refuse(&mut send, e).await,
-        };
-        // A client that gives up (stops the stream or drops the connection)
-        // cancels the call: a waiting Lock or Campaign withdraws its key.
-        let call = std::pin::pin!(service.unary(method, payload));
-        let gone = std::pin::pin!(send.stopped());
-        let answer = match futures::future::select(call, gone).await {
-            futures::future::Either::Left((Ok(buf), _)) => ok_frame(buf),
-            futures::future::Either::Left((Err(status), _)) => {
-                return send_status(&mut send, &status).await
-            }
-            futures::future::Either::Right(_) => return,
-        };
-        if send.write_chunk(answer).await.is_ok() {
-            let _ = send.finish();
-        }
+        serve_unary(&service, method, send, recv).await;
         return;
     }
     // Streaming: requests are the stream's frames until the client finishes
@@ -106,6 +88,55 @@ async fn serve_stream(service: Rc<Service>, mut send: SendStream, mut recv: Recv
         }
     }
     let _ = send.finish();
+}
+
+/// Serves unary calls on one stream until the client finishes it: the
+/// first, then any number more, each a method byte and a request frame
+/// answered by one response frame (stream reuse, docs/protocol.md).
+async fn serve_unary(
+    service: &Rc<Service>,
+    first: etcq_net::method::Method,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) {
+    let max = service.limits().max_request_bytes;
+    let mut method = first;
+    loop {
+        let payload = match frame::read_frame(&mut recv, max).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return refuse(&mut send, FrameError::Missing("request frame")).await,
+            Err(e) => return refuse(&mut send, e).await,
+        };
+        // A client that gives up (stops the stream or drops the connection)
+        // cancels the call: a waiting Lock or Campaign withdraws its key.
+        let call = std::pin::pin!(service.unary(method, payload));
+        let gone = std::pin::pin!(send.stopped());
+        let answer = match futures::future::select(call, gone).await {
+            futures::future::Either::Left((Ok(buf), _)) => ok_frame(buf),
+            futures::future::Either::Left((Err(status), _)) => {
+                return send_status(&mut send, &status).await
+            }
+            futures::future::Either::Right(_) => return,
+        };
+        if send.write_chunk(answer).await.is_err() {
+            return;
+        }
+        method = match frame::read_method(&mut recv).await {
+            Ok(Some(m)) if m.kind() == MethodKind::Unary => m,
+            Ok(Some(m)) => {
+                let e = EtcdError::new(
+                    crate::errors::Code::InvalidArgument,
+                    format!("etcq/1: {m} cannot follow a unary call on its stream"),
+                );
+                return send_status(&mut send, &e).await;
+            }
+            Ok(None) => {
+                let _ = send.finish();
+                return;
+            }
+            Err(e) => return refuse(&mut send, e).await,
+        };
+    }
 }
 
 async fn send_status(send: &mut SendStream, status: &EtcdError) {

@@ -158,6 +158,17 @@ impl Node {
         }
     }
 
+    /// A client with non-default options, once the node is ready.
+    pub async fn client_with(&self, options: etcq_net::client::ClientOptions) -> Client {
+        self.client().await; // waits for readiness
+        let tls = ClientTls::from_ca_certs(Vec::new())
+            .with_ca_file(&self.ca())
+            .expect("node CA");
+        Client::connect_with(&[self.addr.to_string()], tls, options)
+            .await
+            .expect("connect")
+    }
+
     async fn try_client(&self) -> Option<Client> {
         if !self.ca().exists() {
             return None;

@@ -1,8 +1,11 @@
 //! The Rust client for etcq/1, on tokio (quinn's tokio runtime).
 //!
 //! One [`Client`] holds one QUIC connection; clones share it. Every unary
-//! call opens its own bidirectional stream on that connection, so any number
-//! of calls run concurrently without head-of-line blocking. Watches and lease
+//! call runs on a bidirectional stream of its own while it is in flight, so
+//! any number of calls run concurrently without head-of-line blocking; a
+//! stream whose call completed is kept and reused by a later call (up to
+//! [`IDLE_CALL_STREAMS_MAX`]), which saves opening and closing a QUIC stream
+//! per request (docs/protocol.md, "Stream reuse"). Watches and lease
 //! keep-alives get one long-lived stream per session. If the connection
 //! drops, the next call dials again (trying the endpoints in order); the
 //! call that saw the failure reports it and is not retried, because a put or
@@ -145,6 +148,11 @@ pub struct ClientOptions {
     pub request_frame_bytes_max: usize,
     /// Largest response frame accepted.
     pub response_frame_bytes_max: usize,
+    /// Idle unary-call streams kept for reuse (at most
+    /// [`IDLE_CALL_STREAMS_MAX`]); 0 opens a fresh stream for every call and
+    /// finishes it after the request, as etcq/1 clients before stream reuse
+    /// did.
+    pub idle_call_streams: usize,
 }
 
 impl Default for ClientOptions {
@@ -154,6 +162,7 @@ impl Default for ClientOptions {
             keep_alive_interval: Duration::from_secs(10),
             request_frame_bytes_max: FRAME_BYTES_MAX_DEFAULT,
             response_frame_bytes_max: RESPONSE_FRAME_BYTES_MAX_DEFAULT,
+            idle_call_streams: IDLE_CALL_STREAMS_MAX,
         }
     }
 }
@@ -245,6 +254,11 @@ impl Target {
     }
 }
 
+/// Idle unary-call streams a [`Client`] keeps for reuse. A call takes one
+/// (or opens a new stream when none is idle) and gives it back after an OK
+/// answer; beyond this many idle streams, a finished call's stream is closed.
+pub const IDLE_CALL_STREAMS_MAX: usize = 256;
+
 struct Inner {
     endpoint: quinn::Endpoint,
     config: quinn::ClientConfig,
@@ -252,6 +266,38 @@ struct Inner {
     options: ClientOptions,
     conn: Mutex<Option<quinn::Connection>>,
     redial: tokio::sync::Mutex<()>,
+    idle_calls: Mutex<IdleCalls>,
+}
+
+/// Streams of completed unary calls, all on the connection `conn_id` names.
+struct IdleCalls {
+    conn_id: usize,
+    streams: Vec<(quinn::SendStream, quinn::RecvStream)>,
+    max: usize,
+}
+
+impl IdleCalls {
+    /// An idle stream on `conn`, if there is one; streams of an older
+    /// connection are dropped.
+    fn take(&mut self, conn: &quinn::Connection) -> Option<(quinn::SendStream, quinn::RecvStream)> {
+        if self.conn_id != conn.stable_id() {
+            self.streams.clear();
+            self.conn_id = conn.stable_id();
+        }
+        self.streams.pop()
+    }
+
+    fn give_back(
+        &mut self,
+        conn: &quinn::Connection,
+        stream: (quinn::SendStream, quinn::RecvStream),
+    ) {
+        if self.conn_id == conn.stable_id() && self.streams.len() < self.max {
+            self.streams.push(stream);
+        }
+        // else: dropped, which finishes our side; the server then ends the
+        // stream.
+    }
 }
 
 /// A connection to an etcq cluster; cheap to clone, clones share it.
@@ -335,6 +381,7 @@ impl Client {
             bind_client_socket()?,
             Arc::new(quinn::TokioRuntime),
         )?;
+        let idle_max = options.idle_call_streams.min(IDLE_CALL_STREAMS_MAX);
         let client = Client {
             inner: Arc::new(Inner {
                 endpoint,
@@ -343,6 +390,11 @@ impl Client {
                 options,
                 conn: Mutex::new(None),
                 redial: tokio::sync::Mutex::new(()),
+                idle_calls: Mutex::new(IdleCalls {
+                    conn_id: 0,
+                    streams: Vec::new(),
+                    max: idle_max,
+                }),
             }),
         };
         let conn = client.dial().await?;
@@ -442,14 +494,65 @@ impl Client {
             return Err(FrameError::TooLarge { len, max }.into());
         }
         let conn = self.connection().await?;
-        let (mut send, mut recv) = conn.open_bi().await?;
-        send.write_chunk(opening).await.map_err(FrameError::from)?;
-        send.finish().map_err(FrameError::from)?;
-        match frame::read_response(&mut recv, self.inner.options.response_frame_bytes_max).await? {
-            Some(Ok(response)) => Ok(response),
-            Some(Err(status)) => Err(status.into()),
+        let max_response = self.inner.options.response_frame_bytes_max;
+        let idle = self.idle_calls().take(&conn); // the lock is released here
+        if let Some(mut stream) = idle {
+            // A server that finished the idle stream (one that serves one
+            // call per stream, or one that refused a frame) never read this
+            // request: the write fails or the stream ends with no answer,
+            // and the call goes on a fresh stream instead.
+            if stream.0.write_chunk(opening.clone()).await.is_ok() {
+                if let Some(answer) = frame::read_response(&mut stream.1, max_response).await? {
+                    return self.answered(&conn, stream, answer);
+                }
+            }
+        }
+        let mut stream = self.open_call(&conn, opening).await?;
+        match frame::read_response(&mut stream.1, max_response).await? {
+            Some(answer) => self.answered(&conn, stream, answer),
             None => Err(FrameError::Missing("response frame").into()),
         }
+    }
+
+    /// The outcome of a call; its stream is kept for reuse after an OK
+    /// answer (after an error frame the server may have ended it).
+    fn answered<Resp>(
+        &self,
+        conn: &quinn::Connection,
+        stream: (quinn::SendStream, quinn::RecvStream),
+        answer: Result<Resp, crate::method::Status>,
+    ) -> Result<Resp, ClientError> {
+        match answer {
+            Ok(response) => {
+                if self.inner.options.idle_call_streams > 0 {
+                    self.idle_calls().give_back(conn, stream);
+                }
+                Ok(response)
+            }
+            Err(status) => Err(status.into()),
+        }
+    }
+
+    fn idle_calls(&self) -> std::sync::MutexGuard<'_, IdleCalls> {
+        self.inner
+            .idle_calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens a stream for a unary call and writes its opening (method byte
+    /// and request frame). The stream stays open for reuse.
+    async fn open_call(
+        &self,
+        conn: &quinn::Connection,
+        opening: Bytes,
+    ) -> Result<(quinn::SendStream, quinn::RecvStream), ClientError> {
+        let (mut send, recv) = conn.open_bi().await?;
+        send.write_chunk(opening).await.map_err(FrameError::from)?;
+        if self.inner.options.idle_call_streams == 0 {
+            send.finish().map_err(FrameError::from)?;
+        }
+        Ok((send, recv))
     }
 
     /// Opens a bidirectional session: `method` plus the first request.

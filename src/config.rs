@@ -50,11 +50,20 @@ pub const DEFAULT_QUOTA_BACKEND_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Free bytes the data directory's file system must keep; below it the NOSPACE
 /// alarm refuses writes before the disk actually fills (checked every tick).
 pub const DISK_FREE_RESERVE_BYTES: u64 = 256 * 1024 * 1024;
-/// Default spin of an idle core before it sleeps. On this project's 2-core VMs a
-/// sleeping raft core woke to a completed fsync only after the scheduler gave
-/// it back its CPU (put latency at 256 clients: 8 ms sleeping, 3 ms spinning
-/// 1 ms; idle cost about 1% of a core). 0 disables spinning.
-pub const DEFAULT_SPIN_BEFORE_PARK_US: u64 = 1000;
+/// Default spin of the idle raft core before it sleeps: none. Spinning was
+/// the default until the WAL syncs were pipelined; since then, on this
+/// project's 2-core VMs where the load generator shares the CPUs, a spinning
+/// core takes CPU from the clients it waits for. Interleaved runs on
+/// 2026-12-01 (put, 256 clients, 100k requests, a niced compile in the
+/// background): 38-46k req/s with no spin against 25-31k spinning 1 ms on
+/// every core; 1-client put p50 0.30-0.34 ms with no spin against
+/// 0.23-1.33 ms spinning. On an otherwise idle machine the two measured
+/// within noise (put 256: 58.0k vs 58.0k). `--spin-before-park-us` brings
+/// spinning back, e.g. on dedicated cores.
+pub const DEFAULT_SPIN_BEFORE_PARK_US: u64 = 0;
+/// Default spin of an idle front core (every core but the raft core): none,
+/// for the same reason.
+pub const DEFAULT_FRONT_SPIN_BEFORE_PARK_US: u64 = 0;
 /// Keys scanned per compaction step between loop turns.
 pub const COMPACTION_STEP_KEYS: usize = 1000;
 
@@ -109,11 +118,17 @@ pub struct Config {
     #[arg(long, default_value_t = 600_000)]
     pub watch_progress_notify_interval_ms: u64,
 
-    /// How long an idle core spins before it sleeps, in microseconds. Spinning
-    /// keeps the core on its CPU, so a completed fsync or an arriving packet is
-    /// seen at once instead of after the kernel schedules the thread back in.
+    /// How long the idle raft core (core 0) spins before it sleeps, in
+    /// microseconds. Spinning keeps the core on its CPU, so a completed fsync
+    /// or an arriving packet is seen at once instead of after the kernel
+    /// schedules the thread back in; but a spinning core takes CPU from
+    /// anything sharing it (a load generator on the same machine).
     #[arg(long, default_value_t = DEFAULT_SPIN_BEFORE_PARK_US)]
     pub spin_before_park_us: u64,
+
+    /// The same for the other cores, which only serve clients.
+    #[arg(long, default_value_t = DEFAULT_FRONT_SPIN_BEFORE_PARK_US)]
+    pub front_spin_before_park_us: u64,
 
     /// Keep the raft core (core 0) free of client connections when there are
     /// other cores. Off by default: on 2 cores it measured slower (put at 256

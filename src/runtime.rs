@@ -116,6 +116,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     // Every core's socket is bound before any core serves: SO_REUSEPORT steers
     // a client by hashing over the sockets bound at that moment.
     let spin_before_park = std::time::Duration::from_micros(config.spin_before_park_us);
+    let front_spin_before_park = std::time::Duration::from_micros(config.front_spin_before_park_us);
     let addr = config.listen_client_addr;
     let quic_config =
         etcq_net::server::server_config(&tls).context("building the QUIC server config")?;
@@ -192,7 +193,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         let tcp_tls = tcp_tls.clone();
         threads.push(
             LocalExecutorBuilder::new(Placement::Fixed(core % available))
-                .spin_before_park(spin_before_park)
+                .spin_before_park(front_spin_before_park)
                 .name(&format!("etcq-core-{core}"))
                 .spawn(move || async move {
                     // connect() waits for the peer end: same order as core 0 (downlinks, then uplinks).

@@ -67,13 +67,48 @@ pub const DEFAULT_FRONT_SPIN_BEFORE_PARK_US: u64 = 0;
 /// Keys scanned per compaction step between loop turns.
 pub const COMPACTION_STEP_KEYS: usize = 1000;
 
+/// Offline commands of the `etcq` binary (no server is started).
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Snapshots saved by `etcdctl snapshot save` (or any Maintenance.Snapshot client).
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SnapshotCommand {
+    /// Checks a snapshot file and prints what it holds.
+    Status {
+        /// The snapshot file.
+        file: PathBuf,
+        /// Output format: simple or json.
+        #[arg(long = "write-out", short = 'w', default_value = "simple")]
+        write_out: String,
+    },
+    /// Writes a new data directory from a snapshot: a single-member cluster
+    /// at the snapshot's revision, with its keys and leases. Refuses to
+    /// replace an existing member.
+    Restore {
+        /// The snapshot file.
+        file: PathBuf,
+        /// The data directory to create (as `etcq --data-dir` then uses it).
+        #[arg(long, default_value = "default.etcq")]
+        data_dir: PathBuf,
+    },
+}
+
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "etcq",
+    args_conflicts_with_subcommands = true,
     version,
     about = "etcq: a strongly consistent key-value store, etcd-compatible"
 )]
 pub struct Config {
+    /// Offline tools instead of the server (`etcq snapshot restore ...`).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Human-readable name of this member.
     #[arg(long, default_value = "default")]
     pub name: String,

@@ -9,6 +9,7 @@ pub mod errors;
 pub mod front;
 pub mod lease;
 pub mod mesh;
+pub mod offline;
 pub mod proposal;
 pub mod runtime;
 pub mod service;

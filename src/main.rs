@@ -12,7 +12,11 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let config = etcq::config::Config::parse();
-    match etcq::runtime::run(config) {
+    let outcome = match &config.command {
+        Some(command) => etcq::offline::run(command),
+        None => etcq::runtime::run(config),
+    };
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("etcq stopped: {e:#}");

@@ -354,3 +354,115 @@ async fn leader_transfer_and_member_changes_answer_as_single_node_etcd() {
     let (_, msg) = refusal(c.member_add(urls, true).await.expect_err("taken"));
     assert_eq!(msg, "etcdserver: Peer URLs already exists");
 }
+
+/// `etcq snapshot status` and `etcq snapshot restore`: a saved snapshot
+/// becomes a new data directory that serves the same keys at the same
+/// revisions, with its leases; an existing member is never replaced, and a
+/// damaged file is refused by name.
+#[tokio::test]
+async fn a_saved_snapshot_restores_into_a_new_member() {
+    let node = Node::start(&[]);
+    let c = node.client().await;
+    let lease = c.lease_grant(600, 0).await.expect("grant").id;
+    for i in 0..50 {
+        c.put(b(&format!("r/{i:02}")), b(&format!("v{i}")))
+            .await
+            .expect("put");
+    }
+    c.put_request(pb::PutRequest {
+        key: b("r/leased"),
+        value: b("x"),
+        lease,
+        ..Default::default()
+    })
+    .await
+    .expect("leased put");
+    let before = c.get_prefix(b("r/")).await.expect("range");
+    let rev = before.header.as_ref().expect("header").revision;
+    let mut stream = c.snapshot().await.expect("snapshot");
+    let mut bytes = Vec::new();
+    while let Some(msg) = stream.message().await.expect("chunk") {
+        bytes.extend_from_slice(&msg.blob);
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = work.path().join("snap.db");
+    std::fs::write(&file, &bytes).expect("write snapshot");
+
+    let etcq = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_etcq"))
+            .args(args)
+            .output()
+            .expect("run etcq")
+    };
+    let status = etcq(&["snapshot".as_ref(), "status".as_ref(), file.as_os_str()]);
+    assert!(status.status.success(), "{status:?}");
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.starts_with(&format!("revision {rev},")), "{text}");
+
+    let restored = Node::start_prepared(&[], |data_dir| {
+        let out = etcq(&[
+            "snapshot".as_ref(),
+            "restore".as_ref(),
+            file.as_os_str(),
+            "--data-dir".as_ref(),
+            data_dir.as_os_str(),
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    });
+    let r = restored.client().await;
+    let after = r.get_prefix(b("r/")).await.expect("range");
+    assert_eq!(after.kvs, before.kvs, "same keys, values and revisions");
+    assert_eq!(after.header.expect("header").revision, rev);
+    let leases = r.lease_leases().await.expect("leases");
+    assert_eq!(
+        leases.leases.iter().map(|l| l.id).collect::<Vec<_>>(),
+        vec![lease]
+    );
+    let ttl = r.lease_time_to_live(lease, true).await.expect("ttl");
+    assert_eq!(ttl.keys, vec![b("r/leased")]);
+    let next = r.put(b("r/new"), b("1")).await.expect("put after restore");
+    assert_eq!(next.header.expect("header").revision, rev + 1);
+
+    // An existing member is never replaced.
+    let again = etcq(&[
+        "snapshot".as_ref(),
+        "restore".as_ref(),
+        file.as_os_str(),
+        "--data-dir".as_ref(),
+        restored.data_dir().as_os_str(),
+    ]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already exists"),
+        "{again:?}"
+    );
+    // A damaged file is refused, naming it.
+    let mut bad = bytes.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x10;
+    let bad_file = work.path().join("bad.db");
+    std::fs::write(&bad_file, &bad).expect("write");
+    let out = etcq(&[
+        "snapshot".as_ref(),
+        "restore".as_ref(),
+        bad_file.as_os_str(),
+        "--data-dir".as_ref(),
+        work.path().join("never").as_os_str(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.db") && err.contains("SHA-256"), "{err}");
+    assert!(!work.path().join("never").join("member").exists());
+
+    // A restore cut short (its marker left behind) is never served.
+    let mut cut = Node::start_prepared(&[], |data_dir| {
+        std::fs::create_dir_all(data_dir.join("member")).expect("mkdir");
+        std::fs::write(data_dir.join("member").join("RESTORING"), b"").expect("marker");
+    });
+    assert!(!cut.wait_exit().success());
+    assert!(
+        cut.log().contains("snapshot restore that did not finish"),
+        "{}",
+        cut.log()
+    );
+}

@@ -194,6 +194,16 @@ impl<D: Disk> Shard<D> {
         downlinks: Vec<DownlinkTx>,
     ) -> Result<Self, ShardError> {
         let wal_segment_bytes = opts.wal_segment_bytes;
+        let member_dir = opts.data_dir.join("member");
+        let unfinished = etcq_storage::restore::unfinished(&disk, &member_dir)
+            .await
+            .map_err(|e| ShardError::Recovery(format!("checking {}: {e}", member_dir.display())))?;
+        if unfinished {
+            let dir = member_dir.display();
+            return Err(ShardError::Recovery(format!(
+                "{dir} is a snapshot restore that did not finish: restore it again"
+            )));
+        }
         let wal_dir = opts.data_dir.join("member").join("wal");
         let data_dir = opts.data_dir.join("member").join("mvcc");
         let (wal, recovered) = Wal::open(

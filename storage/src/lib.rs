@@ -9,5 +9,6 @@ pub mod disk;
 pub mod disk_glommio;
 pub mod disk_mem;
 pub mod mvcc;
+pub mod restore;
 pub mod small_file;
 pub mod wal;

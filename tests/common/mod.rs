@@ -60,6 +60,15 @@ impl Node {
         node
     }
 
+    /// Starts a node after `prepare` has filled its (not yet existing) data
+    /// directory, e.g. by restoring a snapshot.
+    pub fn start_prepared(extra_args: &[&str], prepare: impl FnOnce(&Path)) -> Node {
+        let mut node = Node::start_stopped(extra_args);
+        prepare(&node.data_dir());
+        node.spawn();
+        node
+    }
+
     fn start_stopped(extra_args: &[&str]) -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");

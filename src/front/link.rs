@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use futures::channel::oneshot;
 
@@ -39,6 +40,15 @@ impl CoreLink {
 
     /// Sends a request to the raft core and waits for its reply.
     pub async fn call(&self, req: Request) -> Result<Response, EtcdError> {
+        self.call_as(req, None).await
+    }
+
+    /// [`CoreLink::call`] on behalf of the caller holding `token`.
+    pub async fn call_as(
+        &self,
+        req: Request,
+        token: Option<Arc<str>>,
+    ) -> Result<Response, EtcdError> {
         let req_id = self.next_id();
         let (tx, rx) = oneshot::channel();
         self.pending.borrow_mut().insert(req_id, tx);
@@ -48,6 +58,7 @@ impl CoreLink {
                 from_core: self.core,
                 req_id,
                 req,
+                token,
             })
             .await
             .is_err()
@@ -64,6 +75,7 @@ impl CoreLink {
             from_core: self.core,
             req_id: 0,
             req,
+            token: None,
         };
         if self.uplink.send(env).await.is_err() {
             tracing::debug!("raft core stopped; notification dropped");

@@ -21,6 +21,7 @@
 
 pub mod alarm;
 pub mod apply;
+mod authorize;
 mod maintenance;
 mod raft_log;
 pub mod read;
@@ -49,6 +50,7 @@ use etcq_storage::disk::Disk;
 use etcq_storage::mvcc::{MvccError, MvccOptions, MvccStore};
 use etcq_storage::wal::{Wal, WalError, WalOptions, WalPosition};
 
+use crate::auth::AuthStore;
 use crate::config::{
     self, COMPACTION_STEP_KEYS, LEASE_CHECKPOINT_INTERVAL_MS, LEASE_REVOKES_PER_TICK_MAX,
 };
@@ -130,6 +132,8 @@ pub struct Shard<D: Disk> {
     wal: Wal<D>,
     store: MvccStore<D>,
     lessor: Lessor,
+    /// Users, roles, permissions, the enabled flag and live tokens.
+    auth: AuthStore,
     downlinks: Vec<DownlinkTx>,
     /// Cores that have at least one watcher.
     watch_interest: Vec<bool>,
@@ -215,9 +219,11 @@ impl<D: Disk> Shard<D> {
         }
         let checkpoint_index = store.checkpoint_index();
         let mut lessor = Lessor::new(min_lease_ttl_secs());
-        lessor
-            .decode(store.checkpoint_meta())
-            .map_err(ShardError::Recovery)?;
+        let (lease_meta, auth_meta) =
+            split_checkpoint_meta(store.checkpoint_meta()).map_err(ShardError::Recovery)?;
+        lessor.decode(lease_meta).map_err(ShardError::Recovery)?;
+        let mut auth = AuthStore::default();
+        auth.decode(auth_meta).map_err(ShardError::Recovery)?;
         for (lease, key) in store.keys_with_lease() {
             lessor.attach(lease, key);
         }
@@ -248,6 +254,7 @@ impl<D: Disk> Shard<D> {
             last_index = recovered.entries.last().map(|e| e.index).unwrap_or(0),
             revision = store.current_revision(),
             leases = lessor.len(),
+            auth_enabled = auth.is_enabled(),
             "shard recovered"
         );
         let cores = downlinks.len();
@@ -263,6 +270,7 @@ impl<D: Disk> Shard<D> {
             wal,
             store,
             lessor,
+            auth,
             downlinks,
             watch_interest: vec![false; cores],
             lagging: vec![None; cores],
@@ -322,6 +330,7 @@ impl<D: Disk> Shard<D> {
                     from_core: usize::MAX,
                     req_id: 0,
                     req: Request::Tick,
+                    token: None,
                 };
                 if let Err(e) = ticker.try_send(tick) {
                     if e.is_disconnected() {
@@ -386,7 +395,8 @@ impl<D: Disk> Shard<D> {
                 from_core: env.from_core,
                 req_id: env.req_id,
             };
-            self.handle(waiter, env.req, &mut reads).await?;
+            self.handle(waiter, env.req, env.token.as_deref(), &mut reads)
+                .await?;
         }
         self.unissued_reads.extend(reads);
         if !self.unissued_reads.is_empty() {
@@ -478,9 +488,21 @@ impl<D: Disk> Shard<D> {
         &mut self,
         w: Waiter,
         req: Request,
+        token: Option<&str>,
         reads: &mut Vec<ReadJob>,
     ) -> Result<(), ShardError> {
         let now = self.now_ms();
+        // Auth disabled and no token: one flag check, nothing else.
+        let mut user = None;
+        if self.auth.is_enabled() || token.is_some() {
+            match self.authorize(&req, token, now) {
+                Ok(u) => user = u,
+                Err(e) => {
+                    self.reply(w, Err(e)).await;
+                    return Ok(());
+                }
+            }
+        }
         let corrupt = matches!(
             req,
             Request::Range(_)
@@ -613,6 +635,10 @@ impl<D: Disk> Shard<D> {
             }
             Request::Snapshot(_) => self.snapshot().await?,
             Request::MoveLeader(r) => self.move_leader(&r),
+            Request::Auth(a) => match self.auth_request(w, a, user.as_deref()).await {
+                Some(reply) => reply,
+                None => return Ok(()),
+            },
             Request::WatchHistory(h) => {
                 let reply = self.history(h);
                 if let Some(tx) = self.downlinks.get(w.from_core) {
@@ -1024,14 +1050,14 @@ impl<D: Disk> Shard<D> {
                 }
             };
             for req in batch.requests {
-                self.apply_request(req).await?;
+                self.apply_request(req, entry.index).await?;
             }
         }
         Ok(())
     }
 
     /// Applies one request of a committed entry and answers whoever waits for it.
-    async fn apply_request(&mut self, req: InternalRequest) -> Result<(), ShardError> {
+    async fn apply_request(&mut self, req: InternalRequest, index: u64) -> Result<(), ShardError> {
         self.applied_requests_since_checkpoint += 1;
         let Some(op) = req.op else { return Ok(()) };
         let now = self.now_ms();
@@ -1039,7 +1065,14 @@ impl<D: Disk> Shard<D> {
         if matches!(op, Op::Compaction(_)) {
             self.compaction_running = true;
         }
-        let applied = apply::apply(&mut self.store, &mut self.lessor, op, now)?;
+        let applied = apply::apply(
+            &mut self.store,
+            &mut self.lessor,
+            &mut self.auth,
+            op,
+            index,
+            now,
+        )?;
         self.turn_events.extend(applied.events);
         if let Some(w) = self.waiting.remove(&req.id) {
             let header = Some(self.header());
@@ -1069,6 +1102,10 @@ impl<D: Disk> Shard<D> {
                     Response::LeaseRevoke(r)
                 }
                 AppliedResponse::LeaseCheckpoint => Response::Done,
+                AppliedResponse::Auth(mut r) => {
+                    r.set_header(header);
+                    Response::Auth(r)
+                }
             });
             if physical && reply.is_ok() {
                 // Answered once the compaction's cleanup has run (etcd's --physical).
@@ -1135,7 +1172,8 @@ impl<D: Disk> Shard<D> {
         }
         let index = self.applied_index;
         let term = self.raw.raft.raft_log.term(index)?;
-        self.store.checkpoint(index, &self.lessor.encode()).await?;
+        let meta = checkpoint_meta(&self.lessor, &self.auth);
+        self.store.checkpoint(index, &meta).await?;
         self.wal.set_snapshot(index, term);
         self.wal.sync().await?;
         // That sync covered every ready written so far.
@@ -1165,9 +1203,45 @@ fn adds_data(op: &Op) -> bool {
     match op {
         Op::Put(_) | Op::LeaseGrant(_) => true,
         Op::Txn(t) => txn_puts(t),
-        Op::DeleteRange(_) | Op::Compaction(_) | Op::LeaseRevoke(_) | Op::LeaseCheckpoint(_) => {
-            false
-        }
+        // Auth ops change the checkpoint's meta blob, not the key space.
+        _ => false,
+    }
+}
+
+/// Marks the auth state's part of the checkpoint meta blob.
+const AUTH_META_MAGIC: &[u8; 4] = b"AUTH";
+
+/// The checkpoint's meta blob: the lessor's state, then (when there is any)
+/// the auth state after [`AUTH_META_MAGIC`]. A blob written before auth
+/// existed is the lessor's state alone.
+fn checkpoint_meta(lessor: &Lessor, auth: &AuthStore) -> Vec<u8> {
+    let mut meta = lessor.encode();
+    let auth = auth.encode();
+    if !auth.is_empty() {
+        meta.extend_from_slice(AUTH_META_MAGIC);
+        meta.extend_from_slice(&auth);
+    }
+    meta
+}
+
+/// Splits a meta blob written by [`checkpoint_meta`] into (lessor, auth).
+fn split_checkpoint_meta(meta: &[u8]) -> Result<(&[u8], &[u8]), String> {
+    let Some(count) = meta.get(..4) else {
+        return Ok((meta, &[]));
+    };
+    let count = u32::from_le_bytes(count.try_into().expect("4 bytes")) as usize;
+    let lease_len = count
+        .checked_mul(24)
+        .and_then(|n| n.checked_add(4))
+        .filter(|&n| n <= meta.len())
+        .ok_or_else(|| format!("checkpoint meta: {} bytes for {count} leases", meta.len()))?;
+    let (lease, rest) = meta.split_at(lease_len);
+    if rest.is_empty() {
+        return Ok((lease, &[]));
+    }
+    match rest.strip_prefix(&AUTH_META_MAGIC[..]) {
+        Some(auth) => Ok((lease, auth)),
+        None => Err("checkpoint meta: unknown bytes after the lease state".into()),
     }
 }
 

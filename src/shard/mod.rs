@@ -74,6 +74,9 @@ const BATCH_BYTES_MAX: usize = 1024 * 1024;
 /// Bytes a request adds to a batch beyond its own encoding (tag + length).
 const BATCH_ITEM_OVERHEAD_BYTES: usize = 8;
 
+/// Loop turns (1 ms apart) replay may make no progress before startup fails.
+const REPLAY_IDLE_TURNS_MAX: u32 = 10_000;
+
 /// The version string reported by Status: the etcd API level we implement.
 pub const ETCD_API_VERSION: &str = "3.4.23";
 
@@ -341,6 +344,7 @@ impl<D: Disk> Shard<D> {
             }
         })
         .detach();
+        self.replay_committed().await?;
         loop {
             // Wait for a request (or a tick) or the oldest sync in flight,
             // unless background work is pending.
@@ -383,6 +387,36 @@ impl<D: Disk> Shard<D> {
             glommio::yield_if_needed().await;
         }
         self.checkpoint().await?;
+        Ok(())
+    }
+
+    /// Applies every entry of the recovered log before the first request is
+    /// looked at: requests are checked against the applied auth state (and
+    /// alarms), which must not be older than what this member acknowledged
+    /// before it stopped — else an `auth enable` would not be enforced until
+    /// its entry was applied again. The durable commit index can lag (it
+    /// rides on the next sync), so the target is the last durable entry:
+    /// with a single voter every one of them commits once the leader's
+    /// first entry of its term does. (With peers this becomes "the leader's
+    /// commit index".)
+    async fn replay_committed(&mut self) -> Result<(), ShardError> {
+        let committed = self.raw.raft.raft_log.last_index();
+        let mut idle_turns = 0;
+        while self.applied_index < committed {
+            let before = self.applied_index;
+            self.turn(Vec::new()).await?;
+            if self.applied_index == before {
+                idle_turns += 1;
+                if idle_turns > REPLAY_IDLE_TURNS_MAX {
+                    return Err(ShardError::Recovery(format!(
+                        "replay stalled at index {} of {committed}",
+                        self.applied_index
+                    )));
+                }
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        tracing::info!(applied = self.applied_index, "replayed the committed log");
         Ok(())
     }
 

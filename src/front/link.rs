@@ -13,7 +13,17 @@ use crate::errors::{self, EtcdError};
 use crate::front::watch::WatchHub;
 use crate::mesh::{Downlink, DownlinkRx, Envelope, Reply, Request, Response, UplinkTx};
 
+/// A core's link, as seen by one caller: [`CoreLink::call`] sends the
+/// caller's auth token with every request (none for the link the core
+/// starts with; [`CoreLink::as_caller`] makes one for a client's requests,
+/// e.g. the txns of a Lock call).
 pub struct CoreLink {
+    shared: Rc<Shared>,
+    token: Option<Arc<str>>,
+}
+
+/// What every caller's view of the link shares.
+pub struct Shared {
     core: usize,
     uplink: UplinkTx,
     pending: RefCell<HashMap<u64, oneshot::Sender<Reply>>>,
@@ -21,14 +31,33 @@ pub struct CoreLink {
     pub hub: WatchHub,
 }
 
+impl std::ops::Deref for CoreLink {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
 impl CoreLink {
     pub fn new(core: usize, uplink: UplinkTx) -> Rc<Self> {
         Rc::new(CoreLink {
-            core,
-            uplink,
-            pending: RefCell::new(HashMap::new()),
-            next_id: Cell::new(1),
-            hub: WatchHub::default(),
+            shared: Rc::new(Shared {
+                core,
+                uplink,
+                pending: RefCell::new(HashMap::new()),
+                next_id: Cell::new(1),
+                hub: WatchHub::default(),
+            }),
+            token: None,
+        })
+    }
+
+    /// The same link, calling on behalf of the holder of `token`.
+    pub fn as_caller(&self, token: Option<Arc<str>>) -> Rc<CoreLink> {
+        Rc::new(CoreLink {
+            shared: self.shared.clone(),
+            token,
         })
     }
 
@@ -40,7 +69,7 @@ impl CoreLink {
 
     /// Sends a request to the raft core and waits for its reply.
     pub async fn call(&self, req: Request) -> Result<Response, EtcdError> {
-        self.call_as(req, None).await
+        self.call_as(req, self.token.clone()).await
     }
 
     /// [`CoreLink::call`] on behalf of the caller holding `token`.
@@ -69,7 +98,8 @@ impl CoreLink {
         rx.await.unwrap_or_else(|_| Err(errors::stopped()))
     }
 
-    /// Sends a message that gets no reply (watch history and interest).
+    /// Sends a message that gets no reply (watch history and interest);
+    /// never on anyone's behalf (the hub's own traffic).
     pub async fn notify(&self, req: Request) {
         let env = Envelope {
             from_core: self.core,

@@ -214,12 +214,25 @@ impl Service {
             Method::Hash => call!(decode(payload)?, Hash),
             Method::HashKv => call!(decode(payload)?, HashKv),
             Method::MoveLeader => call!(decode(payload)?, MoveLeader),
-            Method::Lock => Ok(encode(&lock::lock(link, decode(payload)?).await?)),
-            Method::Unlock => Ok(encode(&lock::unlock(link, decode(payload)?).await?)),
-            Method::Campaign => Ok(encode(&election::campaign(link, decode(payload)?).await?)),
-            Method::Proclaim => Ok(encode(&election::proclaim(link, decode(payload)?).await?)),
-            Method::Leader => Ok(encode(&election::leader(link, decode(payload)?).await?)),
-            Method::Resign => Ok(encode(&election::resign(link, decode(payload)?).await?)),
+            // The recipes' txns, reads and leases run as the caller.
+            Method::Lock => Ok(encode(
+                &lock::lock(&link.as_caller(token()), decode(payload)?).await?,
+            )),
+            Method::Unlock => Ok(encode(
+                &lock::unlock(&link.as_caller(token()), decode(payload)?).await?,
+            )),
+            Method::Campaign => Ok(encode(
+                &election::campaign(&link.as_caller(token()), decode(payload)?).await?,
+            )),
+            Method::Proclaim => Ok(encode(
+                &election::proclaim(&link.as_caller(token()), decode(payload)?).await?,
+            )),
+            Method::Leader => Ok(encode(
+                &election::leader(&link.as_caller(token()), decode(payload)?).await?,
+            )),
+            Method::Resign => Ok(encode(
+                &election::resign(&link.as_caller(token()), decode(payload)?).await?,
+            )),
             m if m.kind() != MethodKind::Unary => Err(EtcdError::new(
                 errors::Code::Unimplemented,
                 format!("etcq: {m} is a streaming method"),
@@ -326,7 +339,9 @@ impl Service {
         match method {
             Method::Watch => watch::session(self.clone(), requests, caller.clone()),
             Method::LeaseKeepAlive => self.keepalive(requests),
-            Method::Observe => election::observe(self.link.clone(), requests),
+            Method::Observe => {
+                election::observe(self.link.as_caller(caller.token.clone()), requests)
+            }
             Method::Snapshot => {
                 let link = self.link.clone();
                 let token = caller.token.clone();

@@ -324,6 +324,8 @@ fn etcdctl_auth() {
         c.has("bob-old-password", "invalid user ID or password");
         c.eq("bob-new-password", "1\nrc=0");
         c.has("curl-old-token", "etcdserver: invalid auth token");
+        c.has("root-add-no-password", "User carol created");
+        c.has("carol-get", "password was given for no password user");
         c.has("root-auth-disable", "Authentication Disabled");
         c.eq("get-after-disable", "1\nrc=0");
     });

@@ -1300,3 +1300,33 @@ fn min_lease_ttl_secs() -> i64 {
     let ms = (3 * config::ELECTION_TICKS as u64 * config::TICK_MS) / 2;
     ms.div_ceil(1000) as i64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_meta_holds_leases_then_auth_and_reads_blobs_from_before_auth() {
+        let mut lessor = Lessor::new(2);
+        lessor.grant(7, 10, 0).expect("grant");
+        let mut auth = AuthStore::default();
+        // No auth state: the blob is the lessor's alone, as before auth existed.
+        let meta = checkpoint_meta(&lessor, &auth);
+        assert_eq!(meta, lessor.encode());
+        assert_eq!(
+            split_checkpoint_meta(&meta),
+            Ok((&lessor.encode()[..], &[][..]))
+        );
+        assert_eq!(split_checkpoint_meta(&[]), Ok((&[][..], &[][..])));
+        auth.user_add("root", None).expect("user");
+        let meta = checkpoint_meta(&lessor, &auth);
+        let (l, a) = split_checkpoint_meta(&meta).expect("split");
+        assert_eq!(l, &lessor.encode()[..]);
+        assert_eq!(a, &auth.encode()[..]);
+        // Garbage after the leases, or a short lease part, is refused.
+        let mut bad = lessor.encode();
+        bad.extend_from_slice(b"XXXX");
+        assert!(split_checkpoint_meta(&bad).is_err());
+        assert!(split_checkpoint_meta(&meta[..10]).is_err());
+    }
+}

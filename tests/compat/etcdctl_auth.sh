@@ -136,6 +136,10 @@ echo "### curl-old-token"
 curl -s -X POST "http://$EP/v3/kv/range" -H "Authorization: $T" -d '{"key":"YS94"}'
 echo
 
+# A user without a password cannot authenticate with one.
+run root-add-no-password ctl --user root:rootpw user add carol --no-password
+run carol-get ctl --user carol:x get a/x
+
 # Root disables auth; everything is open again.
 run root-auth-disable ctl --user root:rootpw auth disable
 run get-after-disable ctl get a/x --print-value-only

@@ -229,3 +229,65 @@ async fn an_etcq1_connection_acts_as_the_user_of_its_last_authenticate() {
     authenticate(&c, "root", "rootpw").await;
     c.put(b("c"), b("1")).await.expect("root");
 }
+
+/// etcqctl with etcdctl's `--user name:password` (and `--password`).
+fn etcqctl(node: &Node, args: &[&str]) -> (i32, String) {
+    let etcq = std::path::PathBuf::from(env!("CARGO_BIN_EXE_etcq"));
+    let ctl = etcq.with_file_name("etcqctl");
+    assert!(
+        ctl.exists(),
+        "{} is missing: build the workspace first (cargo build --workspace)",
+        ctl.display()
+    );
+    let out = std::process::Command::new(ctl)
+        .arg("--endpoints")
+        .arg(node.addr.to_string())
+        .arg("--cacert")
+        .arg(node.ca())
+        .args(args)
+        .env("ETCQ_TRUST_DIR", node.dir.path().join("client-trust"))
+        .output()
+        .expect("run etcqctl");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test]
+async fn etcqctl_authenticates_with_user_and_password() {
+    let node = Node::start(&[]);
+    let c = node.client().await;
+    set_up_auth(&c).await;
+    assert_eq!(
+        etcqctl(
+            &node,
+            &["--user", "bob:bobpw", "get", "a/x", "--print-value-only"]
+        ),
+        (0, "1\n".to_string())
+    );
+    assert_eq!(
+        etcqctl(
+            &node,
+            &["--user", "bob", "--password", "bobpw", "put", "a/z", "2"]
+        ),
+        (0, "OK\n".to_string())
+    );
+    let (code, text) = etcqctl(&node, &["--user", "bob:bobpw", "put", "c", "1"]);
+    assert_eq!(
+        (code, text.trim()),
+        (1, "Error: etcdserver: permission denied")
+    );
+    let (code, text) = etcqctl(&node, &["--user", "bob:wrong", "get", "a/x"]);
+    assert_eq!(
+        (code, text.trim()),
+        (
+            2,
+            "Error: etcdserver: authentication failed, invalid user ID or password"
+        )
+    );
+    let (code, text) = etcqctl(&node, &["get", "a/x"]);
+    assert_eq!(
+        (code, text.trim()),
+        (1, "Error: etcdserver: user name is empty")
+    );
+}

@@ -143,7 +143,8 @@ pub enum AuthRequest {
         checked_revision: u64,
     },
     /// May the caller read this key or range (watch create)? Answered with
-    /// [`AuthResponse::Permitted`] or the refusal.
+    /// [`AuthResponse::Permitted`] (and the store's header, so a watch
+    /// create costs no extra round trip) or the refusal.
     CheckRead {
         key: bytes::Bytes,
         range_end: bytes::Bytes,
@@ -158,8 +159,9 @@ macro_rules! auth_responses {
             $($variant($ty),)*
             /// A user's bcrypt hash and the auth revision it was read at.
             PasswordOf { hash: String, revision: u64 },
-            /// The checked access is allowed.
-            Permitted,
+            /// The checked access is allowed; the header is the store's at
+            /// the check (a watch's created answer carries it).
+            Permitted { header: Option<pb::ResponseHeader> },
         }
 
         impl AuthResponse {
@@ -167,7 +169,8 @@ macro_rules! auth_responses {
             pub fn set_header(&mut self, header: Option<pb::ResponseHeader>) {
                 match self {
                     $(AuthResponse::$variant(r) => r.header = header,)*
-                    AuthResponse::PasswordOf { .. } | AuthResponse::Permitted => {}
+                    AuthResponse::Permitted { header: h } => *h = header,
+                    AuthResponse::PasswordOf { .. } => {}
                 }
             }
 
@@ -176,7 +179,7 @@ macro_rules! auth_responses {
             pub fn encode(&self) -> Option<bytes::BytesMut> {
                 match self {
                     $(AuthResponse::$variant(r) => Some(crate::service::encode(r)),)*
-                    AuthResponse::PasswordOf { .. } | AuthResponse::Permitted => None,
+                    AuthResponse::PasswordOf { .. } | AuthResponse::Permitted { .. } => None,
                 }
             }
         }

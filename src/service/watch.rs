@@ -18,7 +18,7 @@ use etcq_net::pb::etcdserverpb as pb;
 use super::{decode, encode, Caller, RequestStream, ResponseStream, Service};
 use crate::front::link::CoreLink;
 use crate::front::watch::{SessionOut, WatchSpec};
-use crate::mesh::{AuthRequest, Request};
+use crate::mesh::{AuthRequest, AuthResponse, Request, Response};
 
 /// The session's watches (watch_id -> hub handle); they leave the hub when
 /// the session ends, however it ends.
@@ -120,28 +120,35 @@ async fn run(
                     continue;
                 }
                 // READ on the range (etcd refuses with a created+canceled
-                // answer whose reason is the gRPC error's text).
+                // answer whose reason is the gRPC error's text). The answer
+                // carries the store's header: etcd's created answer holds
+                // the revision at creation.
                 let check = Request::Auth(AuthRequest::CheckRead {
                     key: c.key.clone(),
                     range_end: c.range_end.clone(),
                 });
-                if let Err(e) = link.call_as(check, caller.token.clone()).await {
-                    out.push_control(pb::WatchResponse {
-                        header: service.current_header().await.ok(),
-                        watch_id,
-                        created: true,
-                        canceled: true,
-                        cancel_reason: format!("rpc error: code = {} desc = {}", e.code, e.message),
-                        ..Default::default()
-                    })
-                    .await;
-                    continue;
-                }
+                let header = match link.call_as(check, caller.token.clone()).await {
+                    Ok(Response::Auth(AuthResponse::Permitted { header })) => header,
+                    Ok(_) => None,
+                    Err(e) => {
+                        out.push_control(pb::WatchResponse {
+                            header: service.current_header().await.ok(),
+                            watch_id,
+                            created: true,
+                            canceled: true,
+                            cancel_reason: format!(
+                                "rpc error: code = {} desc = {}",
+                                e.code, e.message
+                            ),
+                            ..Default::default()
+                        })
+                        .await;
+                        continue;
+                    }
+                };
                 use pb::watch_create_request::FilterType;
                 let no_put = c.filters.contains(&(FilterType::Noput as i32));
                 let no_delete = c.filters.contains(&(FilterType::Nodelete as i32));
-                // etcd's created answer carries the store's revision at creation.
-                let header = service.current_header().await.ok();
                 if let Some(h) = &header {
                     link.hub.note_raft_term(h.raft_term);
                 }

@@ -205,7 +205,7 @@ impl<D: Disk> Shard<D> {
                 .map(|(hash, revision)| R::PasswordOf { hash, revision })),
             Q::CheckRead { key, range_end } => Err(a
                 .check_keys(user, Access::Read, &key, &range_end)
-                .map(|()| R::Permitted)),
+                .map(|()| R::Permitted { header: None })),
         };
         // `Ok(op)`: propose; `Err(answer)`: answer now.
         match proposal {

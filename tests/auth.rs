@@ -228,6 +228,38 @@ async fn an_etcq1_connection_acts_as_the_user_of_its_last_authenticate() {
     c.get(b("a/x")).await.expect("still bob");
     authenticate(&c, "root", "rootpw").await;
     c.put(b("c"), b("1")).await.expect("root");
+    // Root disables auth, which drops every token: the connection's token
+    // is refused (as etcd refuses a stale token) until an Authenticate,
+    // answered "not enabled", returns the connection to nobody.
+    let _: pb::AuthDisableResponse = call(&c, Method::AuthDisable, pb::AuthDisableRequest {}).await;
+    let e = refusal(c.get(b("a/x")).await.expect_err("dropped token"));
+    assert_eq!(
+        e,
+        (
+            Code::Unauthenticated,
+            "etcdserver: invalid auth token".into()
+        )
+    );
+    let e = refusal(
+        c.call::<_, pb::AuthenticateResponse>(
+            Method::Authenticate,
+            &pb::AuthenticateRequest {
+                name: "root".into(),
+                password: "rootpw".into(),
+            },
+        )
+        .await
+        .expect_err("auth is disabled"),
+    );
+    assert_eq!(
+        e,
+        (
+            Code::FailedPrecondition,
+            "etcdserver: authentication is not enabled".into()
+        )
+    );
+    c.get(b("a/x")).await.expect("open again");
+    other.get(b("a/x")).await.expect("open for everyone");
 }
 
 /// etcqctl with etcdctl's `--user name:password` (and `--password`).

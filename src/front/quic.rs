@@ -98,7 +98,13 @@ async fn serve_stream(
                 ok_frame(buf)
             }
             futures::future::Either::Left((Err(status), _)) => {
-                return send_status(&mut send, &status).await
+                if method == Method::Authenticate && status == crate::errors::auth_not_enabled() {
+                    // Auth was disabled (which drops every token): the
+                    // connection goes back to nobody instead of sending a
+                    // dead token with every request.
+                    *token.borrow_mut() = None;
+                }
+                return send_status(&mut send, &status).await;
             }
             futures::future::Either::Right(_) => return,
         };

@@ -13,7 +13,10 @@
 //! snapshot, election observe): [`Service::stream`], which turns a stream of
 //! request messages into a stream of response messages. What lives here:
 //! checks that need no store state, the calls to the raft core, and the
-//! session logic of streams. What does not: sockets, framing, TLS.
+//! session logic of streams, and the CPU-heavy half of authentication
+//! (bcrypt, on the core's blocking thread). What does not: sockets,
+//! framing, TLS. Each call comes with a [`Caller`] (the auth token the
+//! front found); the raft core decides what that caller may do.
 
 mod election;
 mod lock;

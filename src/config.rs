@@ -187,3 +187,19 @@ pub struct Config {
     #[arg(long)]
     pub trusted_ca_file: Option<PathBuf>,
 }
+
+/// Most users the auth store holds (UserAdd beyond it is refused).
+pub const AUTH_USERS_MAX: usize = 10_000;
+/// Most roles the auth store holds.
+pub const AUTH_ROLES_MAX: usize = 10_000;
+/// Most key permissions one role holds.
+pub const AUTH_PERMISSIONS_PER_ROLE_MAX: usize = 1_000;
+/// Most roles granted to one user.
+pub const AUTH_ROLES_PER_USER_MAX: usize = 1_000;
+/// Most live simple tokens; at the limit the one closest to expiry is dropped.
+pub const AUTH_TOKENS_MAX: usize = 100_000;
+/// Idle lifetime of a simple token (etcd's default, 5 minutes); each use
+/// refreshes it.
+pub const AUTH_TOKEN_TTL_MS: u64 = 300_000;
+/// bcrypt cost of stored password hashes (etcd's default).
+pub const BCRYPT_COST: u32 = 10;

@@ -4,6 +4,7 @@
 //! The server is a library so that tests can drive its parts (the shard loop,
 //! apply, the lessor, the watch hub) directly; `main.rs` only parses flags.
 
+pub mod auth;
 pub mod config;
 pub mod errors;
 pub mod front;

@@ -47,6 +47,8 @@ pub enum Request {
     /// [`crate::shard::snapshot::snapshot_stream`].
     Snapshot(pb::SnapshotRequest),
     MoveLeader(pb::MoveLeaderRequest),
+    /// The Auth service, and the auth checks of streams.
+    Auth(AuthRequest),
     /// History for a watcher that is catching up; answered with [`Downlink::History`].
     WatchHistory(HistoryRequest),
     /// The core now has (true) or no longer has (false) any watcher.
@@ -92,6 +94,7 @@ pub enum Response {
     /// The pinned files of a consistent checkpoint, to be streamed.
     Snapshot(SnapshotPlan),
     MoveLeader(pb::MoveLeaderResponse),
+    Auth(AuthResponse),
     /// Acknowledges messages that need no answer.
     Done,
 }
@@ -105,7 +108,103 @@ pub struct Envelope {
     pub from_core: usize,
     pub req_id: u64,
     pub req: Request,
+    /// The caller's auth token, if the request carried one.
+    pub token: Option<Arc<str>>,
 }
+
+/// Requests of the Auth service (and the auth checks other services need).
+/// `UserAdd` and `UserChangePassword` arrive with the password already
+/// hashed (`hashed_password`, `password` empty).
+#[derive(Debug)]
+pub enum AuthRequest {
+    Enable(pb::AuthEnableRequest),
+    Disable(pb::AuthDisableRequest),
+    Status(pb::AuthStatusRequest),
+    UserAdd(pb::AuthUserAddRequest),
+    UserGet(pb::AuthUserGetRequest),
+    UserList(pb::AuthUserListRequest),
+    UserDelete(pb::AuthUserDeleteRequest),
+    UserChangePassword(pb::AuthUserChangePasswordRequest),
+    UserGrantRole(pb::AuthUserGrantRoleRequest),
+    UserRevokeRole(pb::AuthUserRevokeRoleRequest),
+    RoleAdd(pb::AuthRoleAddRequest),
+    RoleGet(pb::AuthRoleGetRequest),
+    RoleList(pb::AuthRoleListRequest),
+    RoleDelete(pb::AuthRoleDeleteRequest),
+    RoleGrantPermission(pb::AuthRoleGrantPermissionRequest),
+    RoleRevokePermission(pb::AuthRoleRevokePermissionRequest),
+    /// Authenticate, step 1: the user's password hash (verified by the front
+    /// core, off the raft core), answered with [`AuthResponse::PasswordOf`].
+    PasswordOf(String),
+    /// Authenticate, step 2: the password matched the hash read at
+    /// `checked_revision`; assign a token through the log.
+    Authenticate {
+        name: String,
+        checked_revision: u64,
+    },
+    /// May the caller read this key or range (watch create)? Answered with
+    /// [`AuthResponse::Permitted`] (and the store's header, so a watch
+    /// create costs no extra round trip) or the refusal.
+    CheckRead {
+        key: bytes::Bytes,
+        range_end: bytes::Bytes,
+    },
+}
+
+macro_rules! auth_responses {
+    ($($variant:ident($ty:ty)),* $(,)?) => {
+        /// Answers of the Auth service.
+        #[derive(Debug)]
+        pub enum AuthResponse {
+            $($variant($ty),)*
+            /// A user's bcrypt hash and the auth revision it was read at.
+            PasswordOf { hash: String, revision: u64 },
+            /// The checked access is allowed; the header is the store's at
+            /// the check (a watch's created answer carries it).
+            Permitted { header: Option<pb::ResponseHeader> },
+        }
+
+        impl AuthResponse {
+            /// Sets the response header (no-op for the internal answers).
+            pub fn set_header(&mut self, header: Option<pb::ResponseHeader>) {
+                match self {
+                    $(AuthResponse::$variant(r) => r.header = header,)*
+                    AuthResponse::Permitted { header: h } => *h = header,
+                    AuthResponse::PasswordOf { .. } => {}
+                }
+            }
+
+            /// The encoded RPC response (after the service's headroom);
+            /// `None` for the internal answers.
+            pub fn encode(&self) -> Option<bytes::BytesMut> {
+                match self {
+                    $(AuthResponse::$variant(r) => Some(crate::service::encode(r)),)*
+                    AuthResponse::PasswordOf { .. } | AuthResponse::Permitted { .. } => None,
+                }
+            }
+        }
+    };
+}
+
+auth_responses!(
+    Enable(pb::AuthEnableResponse),
+    Disable(pb::AuthDisableResponse),
+    Status(pb::AuthStatusResponse),
+    Authenticate(pb::AuthenticateResponse),
+    UserAdd(pb::AuthUserAddResponse),
+    UserGet(pb::AuthUserGetResponse),
+    UserList(pb::AuthUserListResponse),
+    UserDelete(pb::AuthUserDeleteResponse),
+    UserChangePassword(pb::AuthUserChangePasswordResponse),
+    UserGrantRole(pb::AuthUserGrantRoleResponse),
+    UserRevokeRole(pb::AuthUserRevokeRoleResponse),
+    RoleAdd(pb::AuthRoleAddResponse),
+    RoleGet(pb::AuthRoleGetResponse),
+    RoleList(pb::AuthRoleListResponse),
+    RoleDelete(pb::AuthRoleDeleteResponse),
+    RoleGrantPermission(pb::AuthRoleGrantPermissionResponse),
+    RoleRevokePermission(pb::AuthRoleRevokePermissionResponse),
+);
 
 /// Events applied in one raft loop turn, published to every core with watchers.
 #[derive(Debug)]

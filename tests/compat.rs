@@ -276,12 +276,58 @@ fn etcdctl_auth() {
         c.eq("user-list-empty", "rc=0");
         c.has("auth-enable-no-root", "root user does not exist");
         c.has("user-add", "User alice created");
+        c.has("user-add-again", "user name already exists");
+        c.has("role-add-again", "role name already exists");
         c.has("role-get", "KV Read:\n\t[a/, a0) (prefix a/)");
+        c.has("user-grant-no-role", "role name not found");
+        c.has("user-grant-no-user", "user name not found");
         c.has("user-get", "Roles: reader");
+        c.has("user-revoke-again", "role is not granted to the user");
         c.has("user-delete", "User alice deleted");
         c.has("auth-disable", "Authentication Disabled");
         c.eq("put-still-works", "OK\nrc=0");
         c.eq("get-still-works", "1\nrc=0");
+        // Auth enabled: etcdctl added the root role after etcd's refusal.
+        c.has("auth-enable", "Authentication Enabled");
+        c.has("root-user-get", "Roles: root");
+        c.has("get-no-user", "etcdserver: user name is empty");
+        c.has("put-no-user", "etcdserver: user name is empty");
+        c.has(
+            "get-wrong-password",
+            "authentication failed, invalid user ID or password",
+        );
+        c.eq("bob-get-in-prefix", "1\nrc=0");
+        c.eq("bob-get-key", "2\nrc=0");
+        c.has("bob-get-outside", "etcdserver: permission denied");
+        c.has("bob-get-from-key-denied", "etcdserver: permission denied");
+        c.eq("bob-put-in-prefix", "OK\nrc=0");
+        c.has("bob-put-read-only-key", "etcdserver: permission denied");
+        c.eq("bob-put-from-key", "OK\nrc=0");
+        c.has("bob-put-outside", "etcdserver: permission denied");
+        c.has("bob-del-prefix-wider", "etcdserver: permission denied");
+        c.has("bob-txn-ok", "SUCCESS");
+        c.has("bob-txn-denied-compare", "etcdserver: permission denied");
+        c.has("bob-txn-denied-op", "etcdserver: permission denied");
+        c.eq("bob-watch-in-prefix", "PUT\na/x\n1\nok");
+        c.has("bob-watch-denied", "code = PermissionDenied");
+        c.has("watch-no-user", "user name is empty");
+        c.has("bob-user-list", "etcdserver: permission denied");
+        c.has("bob-user-get-self", "Roles: rw");
+        c.has("bob-role-get-root", "etcdserver: permission denied");
+        c.has("bob-auth-disable", "etcdserver: permission denied");
+        c.has("bob-hashkv", "auth: permission denied");
+        c.has("root-delete-root", "invalid auth management");
+        c.eq("curl-authenticate", "<simple token>");
+        c.has("curl-range-with-token", "\"value\":\"MQ==\"");
+        c.has("curl-range-denied", "\"code\":7");
+        c.has("curl-range-bad-token", "\"code\":16");
+        c.has("bob-old-password", "invalid user ID or password");
+        c.eq("bob-new-password", "1\nrc=0");
+        c.has("curl-old-token", "etcdserver: invalid auth token");
+        c.has("root-add-no-password", "User carol created");
+        c.has("carol-get", "password was given for no password user");
+        c.has("root-auth-disable", "Authentication Disabled");
+        c.eq("get-after-disable", "1\nrc=0");
     });
 }
 

@@ -498,6 +498,60 @@ pub mod etcd_errors {
     etcd_error!(
         /// The caller lacks the permission.
         permission_denied, PermissionDenied, "etcdserver: permission denied");
+    etcd_error!(
+        /// Auth is enabled and the request carries no token (no user).
+        user_empty, InvalidArgument, "etcdserver: user name is empty");
+    etcd_error!(
+        /// A role request with an empty role name.
+        role_empty, InvalidArgument, "etcdserver: role name is empty");
+    etcd_error!(
+        /// UserAdd of a name that exists.
+        user_already_exist, FailedPrecondition, "etcdserver: user name already exists");
+    etcd_error!(
+        /// A user name that does not exist.
+        user_not_found, FailedPrecondition, "etcdserver: user name not found");
+    etcd_error!(
+        /// RoleAdd of a name that exists.
+        role_already_exist, FailedPrecondition, "etcdserver: role name already exists");
+    etcd_error!(
+        /// A role name that does not exist.
+        role_not_found, FailedPrecondition, "etcdserver: role name not found");
+    etcd_error!(
+        /// AuthEnable without a `root` user.
+        root_user_not_exist, FailedPrecondition, "etcdserver: root user does not exist");
+    etcd_error!(
+        /// AuthEnable while `root` lacks the `root` role (etcdctl then creates
+        /// and grants it, matching on this text).
+        root_role_not_exist, FailedPrecondition, "etcdserver: root user does not have root role");
+    etcd_error!(
+        /// UserRevokeRole of a role the user does not have.
+        role_not_granted, FailedPrecondition, "etcdserver: role is not granted to the user");
+    etcd_error!(
+        /// RoleRevokePermission of a permission the role does not have.
+        permission_not_granted, FailedPrecondition, "etcdserver: permission is not granted to the role");
+    etcd_error!(
+        /// Authenticate while auth is disabled.
+        auth_not_enabled, FailedPrecondition, "etcdserver: authentication is not enabled");
+    etcd_error!(
+        /// A token that is unknown or expired (clients then authenticate again).
+        invalid_auth_token, Unauthenticated, "etcdserver: invalid auth token");
+    etcd_error!(
+        /// Deleting root or its root role while auth is enabled.
+        invalid_auth_mgmt, InvalidArgument, "etcdserver: invalid auth management");
+    etcd_error!(
+        /// Maintenance RPCs (Hash, HashKV, Defragment, Snapshot) refused to a
+        /// non-root user: etcd 3.4 returns its auth package's plain error, so
+        /// the code is Unknown.
+        maintenance_permission_denied, Unknown, "auth: permission denied");
+    etcd_error!(
+        /// Maintenance RPCs without a user (etcd 3.4's plain auth error).
+        maintenance_user_empty, Unknown, "auth: user name is empty");
+    etcd_error!(
+        /// Maintenance RPCs with an unknown token (etcd 3.4's plain auth error).
+        maintenance_invalid_auth_token, Unknown, "auth: invalid auth token");
+    etcd_error!(
+        /// Authenticate of a user created with `no_password` (etcd 3.4's plain error).
+        no_password_user, Unknown, "auth: authentication failed, password was given for no password user");
 }
 
 #[cfg(test)]

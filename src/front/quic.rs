@@ -3,17 +3,21 @@
 //! stream per unary request; watch and keep-alive sessions are long-lived
 //! streams. Framing is `etcq_net::frame` (docs/protocol.md).
 
+use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use prost::Message as _;
 use quinn::{RecvStream, SendStream};
 
 use etcq_net::frame::{self, FrameError, FRAME_HEADER_BYTES, STATUS_OK};
-use etcq_net::method::MethodKind;
+use etcq_net::method::{Method, MethodKind};
+use etcq_net::pb::etcdserverpb as pb;
 
 use crate::errors::EtcdError;
-use crate::service::{Service, HEADROOM_BYTES};
+use crate::service::{Caller, Service, HEADROOM_BYTES};
 
 /// Accepts connections until the endpoint closes.
 pub async fn serve(core: usize, service: Rc<Service>, endpoint: quinn::Endpoint) {
@@ -29,11 +33,17 @@ pub async fn serve(core: usize, service: Rc<Service>, endpoint: quinn::Endpoint)
     }
 }
 
+/// The token of a connection's last successful Authenticate: etcq/1 carries
+/// the caller's identity per connection, not per request (docs/protocol.md).
+type ConnectionToken = Rc<RefCell<Option<Arc<str>>>>;
+
 async fn serve_connection(service: Rc<Service>, conn: quinn::Connection) {
+    let token = ConnectionToken::default();
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
-                glommio::spawn_local(serve_stream(service.clone(), send, recv)).detach();
+                glommio::spawn_local(serve_stream(service.clone(), send, recv, token.clone()))
+                    .detach();
             }
             Err(e) => {
                 tracing::debug!(remote = %conn.remote_address(), "connection closed: {e}");
@@ -52,7 +62,15 @@ fn ok_frame(mut buf: BytesMut) -> Bytes {
     buf.freeze()
 }
 
-async fn serve_stream(service: Rc<Service>, mut send: SendStream, mut recv: RecvStream) {
+async fn serve_stream(
+    service: Rc<Service>,
+    mut send: SendStream,
+    mut recv: RecvStream,
+    token: ConnectionToken,
+) {
+    let caller = Caller {
+        token: token.borrow().clone(),
+    };
     let max = service.limits().max_request_bytes;
     let method = match frame::read_method(&mut recv).await {
         Ok(Some(m)) => m,
@@ -60,7 +78,7 @@ async fn serve_stream(service: Rc<Service>, mut send: SendStream, mut recv: Recv
         Err(e) => return refuse(&mut send, e).await,
     };
     if method.kind() == MethodKind::Unary {
-        serve_unary(&service, method, send, recv).await;
+        serve_unary(&service, method, send, recv, &token).await;
         return;
     }
     // Streaming: requests are the stream's frames until the client finishes
@@ -76,7 +94,7 @@ async fn serve_stream(service: Rc<Service>, mut send: SendStream, mut recv: Recv
         }
     })
     .boxed_local();
-    let mut responses = service.stream(method, requests);
+    let mut responses = service.stream(method, requests, &caller);
     while let Some(item) = responses.next().await {
         match item {
             Ok(buf) => {
@@ -92,12 +110,14 @@ async fn serve_stream(service: Rc<Service>, mut send: SendStream, mut recv: Recv
 
 /// Serves unary calls on one stream until the client finishes it: the
 /// first, then any number more, each a method byte and a request frame
-/// answered by one response frame (stream reuse, docs/protocol.md).
+/// answered by one response frame (stream reuse, docs/protocol.md). Each
+/// call acts as the connection's user at the time it arrives.
 async fn serve_unary(
     service: &Rc<Service>,
-    first: etcq_net::method::Method,
+    first: Method,
     mut send: SendStream,
     mut recv: RecvStream,
+    token: &ConnectionToken,
 ) {
     let max = service.limits().max_request_bytes;
     let mut method = first;
@@ -107,14 +127,31 @@ async fn serve_unary(
             Ok(None) => return refuse(&mut send, FrameError::Missing("request frame")).await,
             Err(e) => return refuse(&mut send, e).await,
         };
+        let caller = Caller {
+            token: token.borrow().clone(),
+        };
         // A client that gives up (stops the stream or drops the connection)
         // cancels the call: a waiting Lock or Campaign withdraws its key.
-        let call = std::pin::pin!(service.unary(method, payload));
+        let call = std::pin::pin!(service.unary(method, payload, &caller));
         let gone = std::pin::pin!(send.stopped());
         let answer = match futures::future::select(call, gone).await {
-            futures::future::Either::Left((Ok(buf), _)) => ok_frame(buf),
+            futures::future::Either::Left((Ok(buf), _)) => {
+                if method == Method::Authenticate {
+                    // From now on this connection acts as that user.
+                    if let Ok(r) = pb::AuthenticateResponse::decode(&buf[HEADROOM_BYTES..]) {
+                        *token.borrow_mut() = Caller::with_token(&r.token).token;
+                    }
+                }
+                ok_frame(buf)
+            }
             futures::future::Either::Left((Err(status), _)) => {
-                return send_status(&mut send, &status).await
+                if method == Method::Authenticate && status == crate::errors::auth_not_enabled() {
+                    // Auth was disabled (which drops every token): the
+                    // connection goes back to nobody instead of sending a
+                    // dead token with every request.
+                    *token.borrow_mut() = None;
+                }
+                return send_status(&mut send, &status).await;
             }
             futures::future::Either::Right(_) => return,
         };

@@ -13,13 +13,17 @@
 //! snapshot, election observe): [`Service::stream`], which turns a stream of
 //! request messages into a stream of response messages. What lives here:
 //! checks that need no store state, the calls to the raft core, and the
-//! session logic of streams. What does not: sockets, framing, TLS.
+//! session logic of streams, and the CPU-heavy half of authentication
+//! (bcrypt, on the core's blocking thread). What does not: sockets,
+//! framing, TLS. Each call comes with a [`Caller`] (the auth token the
+//! front found); the raft core decides what that caller may do.
 
 mod election;
 mod lock;
 mod watch;
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::stream::{LocalBoxStream, StreamExt};
@@ -28,10 +32,11 @@ use prost::Message;
 use etcq_net::method::{Method, MethodKind};
 use etcq_net::pb::etcdserverpb as pb;
 
+use crate::config::BCRYPT_COST;
 use crate::errors::{self, EtcdError};
 use crate::front::link::CoreLink;
 use crate::front::validate;
-use crate::mesh::{Request, Response};
+use crate::mesh::{AuthRequest, AuthResponse, Request, Response};
 
 /// Bytes reserved in front of every encoded response for the front's frame
 /// header: etcq/1's `length:u32 | status:u8` and gRPC's `compressed:u8 |
@@ -54,6 +59,43 @@ pub type RequestStream = LocalBoxStream<'static, Bytes>;
 /// A stream of encoded responses (each after [`HEADROOM_BYTES`]); an error
 /// item ends the stream with that status.
 pub type ResponseStream = LocalBoxStream<'static, Result<BytesMut, EtcdError>>;
+
+/// Who is asking: what a front learnt about the caller of one request.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The auth token (gRPC `token` or `authorization` metadata, the
+    /// gateway's `Authorization` header, or an etcq/1 connection's token).
+    pub token: Option<Arc<str>>,
+}
+
+impl Caller {
+    /// A caller with the given token (none when empty).
+    pub fn with_token(token: &str) -> Caller {
+        Caller {
+            token: (!token.is_empty()).then(|| Arc::from(token)),
+        }
+    }
+}
+
+/// How often Authenticate re-reads the hash when the auth store changed
+/// between the password check and the token assignment.
+const AUTHENTICATE_ATTEMPTS_MAX: usize = 3;
+
+/// Hashes a password with bcrypt on the core's blocking thread: it costs
+/// tens of milliseconds of CPU, which must not stall the core's executor.
+async fn bcrypt_hash(password: String) -> Result<String, EtcdError> {
+    glommio::executor()
+        .spawn_blocking(move || bcrypt::hash(password, BCRYPT_COST))
+        .await
+        .map_err(|e| errors::internal(format!("bcrypt: {e}")))
+}
+
+/// Verifies a password on the core's blocking thread (see [`bcrypt_hash`]).
+async fn bcrypt_verify(password: String, hash: String) -> bool {
+    glommio::executor()
+        .spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+        .await
+}
 
 /// Who answers: the IDs every response header carries.
 #[derive(Debug, Clone, Copy)]
@@ -113,17 +155,29 @@ impl Service {
 
     /// Serves one unary request: the request message's bytes in, the
     /// response message's bytes (after the headroom) out.
-    pub async fn unary(&self, method: Method, payload: Bytes) -> Result<BytesMut, EtcdError> {
+    pub async fn unary(
+        &self,
+        method: Method,
+        payload: Bytes,
+        caller: &Caller,
+    ) -> Result<BytesMut, EtcdError> {
         if payload.len() > self.limits.max_request_bytes {
             return Err(errors::request_too_large());
         }
         let link = &self.link;
+        let token = || caller.token.clone();
         macro_rules! call {
             ($req:expr, $variant:ident) => {
-                match link.call(Request::$variant($req)).await? {
+                match link.call_as(Request::$variant($req), token()).await? {
                     Response::$variant(r) => Ok(encode(&r)),
                     other => Err(errors::internal(format!("unexpected answer {other:?}"))),
                 }
+            };
+        }
+        macro_rules! auth {
+            ($variant:ident) => {
+                self.auth_call(AuthRequest::$variant(decode(payload)?), caller)
+                    .await
             };
         }
         match method {
@@ -163,20 +217,64 @@ impl Service {
             Method::Hash => call!(decode(payload)?, Hash),
             Method::HashKv => call!(decode(payload)?, HashKv),
             Method::MoveLeader => call!(decode(payload)?, MoveLeader),
-            Method::Lock => Ok(encode(&lock::lock(link, decode(payload)?).await?)),
-            Method::Unlock => Ok(encode(&lock::unlock(link, decode(payload)?).await?)),
-            Method::Campaign => Ok(encode(&election::campaign(link, decode(payload)?).await?)),
-            Method::Proclaim => Ok(encode(&election::proclaim(link, decode(payload)?).await?)),
-            Method::Leader => Ok(encode(&election::leader(link, decode(payload)?).await?)),
-            Method::Resign => Ok(encode(&election::resign(link, decode(payload)?).await?)),
+            // The recipes' txns, reads and leases run as the caller.
+            Method::Lock => Ok(encode(
+                &lock::lock(&link.as_caller(token()), decode(payload)?).await?,
+            )),
+            Method::Unlock => Ok(encode(
+                &lock::unlock(&link.as_caller(token()), decode(payload)?).await?,
+            )),
+            Method::Campaign => Ok(encode(
+                &election::campaign(&link.as_caller(token()), decode(payload)?).await?,
+            )),
+            Method::Proclaim => Ok(encode(
+                &election::proclaim(&link.as_caller(token()), decode(payload)?).await?,
+            )),
+            Method::Leader => Ok(encode(
+                &election::leader(&link.as_caller(token()), decode(payload)?).await?,
+            )),
+            Method::Resign => Ok(encode(
+                &election::resign(&link.as_caller(token()), decode(payload)?).await?,
+            )),
             m if m.kind() != MethodKind::Unary => Err(EtcdError::new(
                 errors::Code::Unimplemented,
                 format!("etcq: {m} is a streaming method"),
             )),
-            other if other.grpc_path().starts_with("/etcdserverpb.Auth/") => Err(EtcdError::new(
-                errors::Code::Unimplemented,
-                format!("etcq: {other}: authentication (users, roles, auth enable) is not implemented yet; every request is served unauthenticated"),
-            )),
+            Method::AuthEnable => auth!(Enable),
+            Method::AuthDisable => auth!(Disable),
+            Method::AuthStatus => auth!(Status),
+            Method::Authenticate => self.authenticate(decode(payload)?).await,
+            Method::UserAdd => {
+                let mut r: pb::AuthUserAddRequest = decode(payload)?;
+                let no_password = r.options.as_ref().is_some_and(|o| o.no_password);
+                let password = std::mem::take(&mut r.password);
+                if no_password {
+                    r.hashed_password.clear();
+                } else if r.hashed_password.is_empty() || !password.is_empty() {
+                    r.hashed_password = bcrypt_hash(password).await?;
+                }
+                self.auth_call(AuthRequest::UserAdd(r), caller).await
+            }
+            Method::UserGet => auth!(UserGet),
+            Method::UserList => auth!(UserList),
+            Method::UserDelete => auth!(UserDelete),
+            Method::UserChangePassword => {
+                let mut r: pb::AuthUserChangePasswordRequest = decode(payload)?;
+                let password = std::mem::take(&mut r.password);
+                if r.hashed_password.is_empty() || !password.is_empty() {
+                    r.hashed_password = bcrypt_hash(password).await?;
+                }
+                self.auth_call(AuthRequest::UserChangePassword(r), caller)
+                    .await
+            }
+            Method::UserGrantRole => auth!(UserGrantRole),
+            Method::UserRevokeRole => auth!(UserRevokeRole),
+            Method::RoleAdd => auth!(RoleAdd),
+            Method::RoleGet => auth!(RoleGet),
+            Method::RoleList => auth!(RoleList),
+            Method::RoleDelete => auth!(RoleDelete),
+            Method::RoleGrantPermission => auth!(RoleGrantPermission),
+            Method::RoleRevokePermission => auth!(RoleRevokePermission),
             other => Err(EtcdError::new(
                 errors::Code::Unimplemented,
                 format!("etcq: method {other} is not served yet"),
@@ -184,17 +282,75 @@ impl Service {
         }
     }
 
+    /// One request to the raft core's auth store.
+    async fn auth_call(&self, req: AuthRequest, caller: &Caller) -> Result<BytesMut, EtcdError> {
+        match self
+            .link
+            .call_as(Request::Auth(req), caller.token.clone())
+            .await?
+        {
+            Response::Auth(r) => r
+                .encode()
+                .ok_or_else(|| errors::internal("an internal auth answer to an RPC")),
+            other => Err(errors::internal(format!("unexpected answer {other:?}"))),
+        }
+    }
+
+    /// Authenticate: read the user's hash from the raft core, verify the
+    /// password here (off the raft core), then have the token assigned
+    /// through the log. Retried when the auth store changed in between.
+    async fn authenticate(&self, r: pb::AuthenticateRequest) -> Result<BytesMut, EtcdError> {
+        for _ in 0..AUTHENTICATE_ATTEMPTS_MAX {
+            let (hash, revision) = match self
+                .link
+                .call(Request::Auth(AuthRequest::PasswordOf(r.name.clone())))
+                .await?
+            {
+                Response::Auth(AuthResponse::PasswordOf { hash, revision }) => (hash, revision),
+                other => return Err(errors::internal(format!("unexpected answer {other:?}"))),
+            };
+            if !bcrypt_verify(r.password.clone(), hash).await {
+                return Err(errors::auth_failed());
+            }
+            let assign = AuthRequest::Authenticate {
+                name: r.name.clone(),
+                checked_revision: revision,
+            };
+            match self.link.call(Request::Auth(assign)).await {
+                Ok(Response::Auth(a)) => {
+                    return a
+                        .encode()
+                        .ok_or_else(|| errors::internal("no Authenticate answer"))
+                }
+                Ok(other) => return Err(errors::internal(format!("unexpected answer {other:?}"))),
+                // The store changed since the hash was read: check again.
+                Err(e) if e == errors::auth_failed() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(errors::auth_failed())
+    }
+
     /// Serves one streaming RPC. The session runs while the returned stream
     /// is polled; dropping it (the client went away) ends the session.
-    pub fn stream(self: &Rc<Self>, method: Method, requests: RequestStream) -> ResponseStream {
+    pub fn stream(
+        self: &Rc<Self>,
+        method: Method,
+        requests: RequestStream,
+        caller: &Caller,
+    ) -> ResponseStream {
         match method {
-            Method::Watch => watch::session(self.clone(), requests),
+            Method::Watch => watch::session(self.clone(), requests, caller.clone()),
             Method::LeaseKeepAlive => self.keepalive(requests),
-            Method::Observe => election::observe(self.link.clone(), requests),
+            Method::Observe => {
+                election::observe(self.link.as_caller(caller.token.clone()), requests)
+            }
             Method::Snapshot => {
                 let link = self.link.clone();
+                let token = caller.token.clone();
                 futures::stream::once(async move {
-                    link.call(Request::Snapshot(pb::SnapshotRequest {})).await
+                    link.call_as(Request::Snapshot(pb::SnapshotRequest {}), token)
+                        .await
                 })
                 .flat_map(crate::shard::snapshot::snapshot_responses)
                 .map(|r| r.map(|m| encode(&m)))

@@ -15,9 +15,10 @@ use futures::stream::StreamExt;
 
 use etcq_net::pb::etcdserverpb as pb;
 
-use super::{decode, encode, RequestStream, ResponseStream, Service};
+use super::{decode, encode, Caller, RequestStream, ResponseStream, Service};
 use crate::front::link::CoreLink;
 use crate::front::watch::{SessionOut, WatchSpec};
+use crate::mesh::{AuthRequest, AuthResponse, Request, Response};
 
 /// The session's watches (watch_id -> hub handle); they leave the hub when
 /// the session ends, however it ends.
@@ -43,11 +44,15 @@ impl Drop for Watches {
 }
 
 /// Starts a session over `requests`; the returned stream yields its responses.
-pub(super) fn session(service: Rc<Service>, requests: RequestStream) -> ResponseStream {
+pub(super) fn session(
+    service: Rc<Service>,
+    requests: RequestStream,
+    caller: Caller,
+) -> ResponseStream {
     let out = Rc::new(SessionOut::default());
     let identity = service.identity;
     let link = service.link.clone();
-    let task = glommio::spawn_local(run(service, requests, out.clone()));
+    let task = glommio::spawn_local(run(service, requests, out.clone(), caller));
     // The task lives as long as the response stream: dropping the stream
     // (the client went away) cancels it.
     futures::stream::unfold((out, task), move |(out, task)| {
@@ -67,7 +72,12 @@ pub(super) fn session(service: Rc<Service>, requests: RequestStream) -> Response
     .boxed_local()
 }
 
-async fn run(service: Rc<Service>, mut requests: RequestStream, out: Rc<SessionOut>) {
+async fn run(
+    service: Rc<Service>,
+    mut requests: RequestStream,
+    out: Rc<SessionOut>,
+    caller: Caller,
+) {
     let link = service.link.clone();
     let mut watches = Watches {
         link: link.clone(),
@@ -109,11 +119,36 @@ async fn run(service: Rc<Service>, mut requests: RequestStream, out: Rc<SessionO
                     .await;
                     continue;
                 }
+                // READ on the range (etcd refuses with a created+canceled
+                // answer whose reason is the gRPC error's text). The answer
+                // carries the store's header: etcd's created answer holds
+                // the revision at creation.
+                let check = Request::Auth(AuthRequest::CheckRead {
+                    key: c.key.clone(),
+                    range_end: c.range_end.clone(),
+                });
+                let header = match link.call_as(check, caller.token.clone()).await {
+                    Ok(Response::Auth(AuthResponse::Permitted { header })) => header,
+                    Ok(_) => None,
+                    Err(e) => {
+                        out.push_control(pb::WatchResponse {
+                            header: service.current_header().await.ok(),
+                            watch_id,
+                            created: true,
+                            canceled: true,
+                            cancel_reason: format!(
+                                "rpc error: code = {} desc = {}",
+                                e.code, e.message
+                            ),
+                            ..Default::default()
+                        })
+                        .await;
+                        continue;
+                    }
+                };
                 use pb::watch_create_request::FilterType;
                 let no_put = c.filters.contains(&(FilterType::Noput as i32));
                 let no_delete = c.filters.contains(&(FilterType::Nodelete as i32));
-                // etcd's created answer carries the store's revision at creation.
-                let header = service.current_header().await.ok();
                 if let Some(h) = &header {
                     link.hub.note_raft_term(h.raft_term);
                 }

@@ -10,8 +10,10 @@ use etcq_net::pb::{etcdserverpb as pb, mvccpb};
 use etcq_storage::disk::Disk;
 use etcq_storage::mvcc::{self, MvccError, MvccStore, WriteTxn};
 
+use crate::auth::AuthStore;
 use crate::errors::{self, EtcdError};
 use crate::lease::Lessor;
+use crate::mesh::AuthResponse;
 use crate::proposal::Op;
 
 /// Why an op failed: the client's fault (answered, state unchanged) or the
@@ -53,6 +55,7 @@ pub enum AppliedResponse {
     LeaseGrant(pb::LeaseGrantResponse),
     LeaseRevoke(pb::LeaseRevokeResponse),
     LeaseCheckpoint,
+    Auth(AuthResponse),
 }
 
 pub fn to_pb_kv(kv: &mvcc::KeyValue) -> mvccpb::KeyValue {
@@ -85,11 +88,84 @@ pub fn mvcc_error(e: MvccError) -> EtcdError {
     }
 }
 
+/// What applying an auth op produced (auth ops write no keys).
+fn auth_applied(result: Result<AuthResponse, EtcdError>) -> Applied {
+    Applied {
+        result: result.map(AppliedResponse::Auth),
+        events: Vec::new(),
+    }
+}
+
+/// Applies one auth op. `index` is the raft index of its entry (part of a
+/// simple token, as in etcd).
+fn apply_auth(auth: &mut AuthStore, op: Op, index: u64, now_ms: u64) -> Applied {
+    use AuthResponse as R;
+    auth_applied(match op {
+        Op::AuthEnable(_) => auth.enable().map(|()| R::Enable(Default::default())),
+        Op::AuthDisable(_) => {
+            auth.disable();
+            Ok(R::Disable(Default::default()))
+        }
+        Op::UserAdd(r) => {
+            let no_password = r.options.is_some_and(|o| o.no_password);
+            let hash = (!no_password).then_some(r.hashed_password);
+            auth.user_add(&r.name, hash)
+                .map(|()| R::UserAdd(Default::default()))
+        }
+        Op::UserDelete(r) => auth
+            .user_delete(&r.name)
+            .map(|()| R::UserDelete(Default::default())),
+        Op::UserChangePassword(r) => auth
+            .user_change_password(&r.name, r.hashed_password)
+            .map(|()| R::UserChangePassword(Default::default())),
+        Op::UserGrantRole(r) => auth
+            .user_grant_role(&r.user, &r.role)
+            .map(|()| R::UserGrantRole(Default::default())),
+        Op::UserRevokeRole(r) => auth
+            .user_revoke_role(&r.name, &r.role)
+            .map(|()| R::UserRevokeRole(Default::default())),
+        Op::RoleAdd(r) => auth
+            .role_add(&r.name)
+            .map(|()| R::RoleAdd(Default::default())),
+        Op::RoleDelete(r) => auth
+            .role_delete(&r.role)
+            .map(|()| R::RoleDelete(Default::default())),
+        Op::RoleGrantPermission(r) => match r.perm {
+            None => Err(EtcdError::new(
+                errors::Code::InvalidArgument,
+                "etcq: RoleGrantPermission without a permission",
+            )),
+            Some(p) => auth
+                .role_grant_permission(&r.name, p)
+                .map(|()| R::RoleGrantPermission(Default::default())),
+        },
+        Op::RoleRevokePermission(r) => auth
+            .role_revoke_permission(&r.role, &r.key, &r.range_end)
+            .map(|()| R::RoleRevokePermission(Default::default())),
+        Op::AssignToken(t) => auth
+            .assign_token(
+                &t.name,
+                t.checked_revision,
+                format!("{}.{index}", t.prefix),
+                now_ms,
+            )
+            .map(|token| {
+                R::Authenticate(pb::AuthenticateResponse {
+                    header: None,
+                    token,
+                })
+            }),
+        other => unreachable!("not an auth op: {other:?}"),
+    })
+}
+
 /// Applies one committed operation. `Err` only when the store failed.
 pub fn apply<D: Disk>(
     store: &mut MvccStore<D>,
     lessor: &mut Lessor,
+    auth: &mut AuthStore,
     op: Op,
+    index: u64,
     now_ms: u64,
 ) -> Result<Applied, MvccError> {
     Ok(match op {
@@ -154,6 +230,18 @@ pub fn apply<D: Disk>(
                 events: Vec::new(),
             }
         }
+        op @ (Op::AuthEnable(_)
+        | Op::AuthDisable(_)
+        | Op::UserAdd(_)
+        | Op::UserDelete(_)
+        | Op::UserChangePassword(_)
+        | Op::UserGrantRole(_)
+        | Op::UserRevokeRole(_)
+        | Op::RoleAdd(_)
+        | Op::RoleDelete(_)
+        | Op::RoleGrantPermission(_)
+        | Op::RoleRevokePermission(_)
+        | Op::AssignToken(_)) => apply_auth(auth, op, index, now_ms),
     })
 }
 

@@ -21,6 +21,7 @@
 
 pub mod alarm;
 pub mod apply;
+mod authorize;
 mod maintenance;
 mod raft_log;
 pub mod read;
@@ -49,6 +50,7 @@ use etcq_storage::disk::Disk;
 use etcq_storage::mvcc::{MvccError, MvccOptions, MvccStore};
 use etcq_storage::wal::{Wal, WalError, WalOptions, WalPosition};
 
+use crate::auth::AuthStore;
 use crate::config::{
     self, COMPACTION_STEP_KEYS, LEASE_CHECKPOINT_INTERVAL_MS, LEASE_REVOKES_PER_TICK_MAX,
 };
@@ -71,6 +73,9 @@ const RAFT_ENTRY_OVERHEAD_BYTES: usize = 64;
 const BATCH_BYTES_MAX: usize = 1024 * 1024;
 /// Bytes a request adds to a batch beyond its own encoding (tag + length).
 const BATCH_ITEM_OVERHEAD_BYTES: usize = 8;
+
+/// Loop turns (1 ms apart) replay may make no progress before startup fails.
+const REPLAY_IDLE_TURNS_MAX: u32 = 10_000;
 
 /// The version string reported by Status: the etcd API level we implement.
 pub const ETCD_API_VERSION: &str = "3.4.23";
@@ -130,6 +135,8 @@ pub struct Shard<D: Disk> {
     wal: Wal<D>,
     store: MvccStore<D>,
     lessor: Lessor,
+    /// Users, roles, permissions, the enabled flag and live tokens.
+    auth: AuthStore,
     downlinks: Vec<DownlinkTx>,
     /// Cores that have at least one watcher.
     watch_interest: Vec<bool>,
@@ -225,9 +232,11 @@ impl<D: Disk> Shard<D> {
         }
         let checkpoint_index = store.checkpoint_index();
         let mut lessor = Lessor::new(min_lease_ttl_secs());
-        lessor
-            .decode(store.checkpoint_meta())
-            .map_err(ShardError::Recovery)?;
+        let (lease_meta, auth_meta) =
+            split_checkpoint_meta(store.checkpoint_meta()).map_err(ShardError::Recovery)?;
+        lessor.decode(lease_meta).map_err(ShardError::Recovery)?;
+        let mut auth = AuthStore::default();
+        auth.decode(auth_meta).map_err(ShardError::Recovery)?;
         for (lease, key) in store.keys_with_lease() {
             lessor.attach(lease, key);
         }
@@ -258,6 +267,7 @@ impl<D: Disk> Shard<D> {
             last_index = recovered.entries.last().map(|e| e.index).unwrap_or(0),
             revision = store.current_revision(),
             leases = lessor.len(),
+            auth_enabled = auth.is_enabled(),
             "shard recovered"
         );
         let cores = downlinks.len();
@@ -273,6 +283,7 @@ impl<D: Disk> Shard<D> {
             wal,
             store,
             lessor,
+            auth,
             downlinks,
             watch_interest: vec![false; cores],
             lagging: vec![None; cores],
@@ -332,6 +343,7 @@ impl<D: Disk> Shard<D> {
                     from_core: usize::MAX,
                     req_id: 0,
                     req: Request::Tick,
+                    token: None,
                 };
                 if let Err(e) = ticker.try_send(tick) {
                     if e.is_disconnected() {
@@ -342,6 +354,7 @@ impl<D: Disk> Shard<D> {
             }
         })
         .detach();
+        self.replay_committed().await?;
         loop {
             // Wait for a request (or a tick) or the oldest sync in flight,
             // unless background work is pending.
@@ -387,6 +400,36 @@ impl<D: Disk> Shard<D> {
         Ok(())
     }
 
+    /// Applies every entry of the recovered log before the first request is
+    /// looked at: requests are checked against the applied auth state (and
+    /// alarms), which must not be older than what this member acknowledged
+    /// before it stopped — else an `auth enable` would not be enforced until
+    /// its entry was applied again. The durable commit index can lag (it
+    /// rides on the next sync), so the target is the last durable entry:
+    /// with a single voter every one of them commits once the leader's
+    /// first entry of its term does. (With peers this becomes "the leader's
+    /// commit index".)
+    async fn replay_committed(&mut self) -> Result<(), ShardError> {
+        let committed = self.raw.raft.raft_log.last_index();
+        let mut idle_turns = 0;
+        while self.applied_index < committed {
+            let before = self.applied_index;
+            self.turn(Vec::new()).await?;
+            if self.applied_index == before {
+                idle_turns += 1;
+                if idle_turns > REPLAY_IDLE_TURNS_MAX {
+                    return Err(ShardError::Recovery(format!(
+                        "replay stalled at index {} of {committed}",
+                        self.applied_index
+                    )));
+                }
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        tracing::info!(applied = self.applied_index, "replayed the committed log");
+        Ok(())
+    }
+
     /// One loop turn.
     async fn turn(&mut self, batch: Vec<Envelope>) -> Result<(), ShardError> {
         self.reap_syncs().await?;
@@ -396,7 +439,8 @@ impl<D: Disk> Shard<D> {
                 from_core: env.from_core,
                 req_id: env.req_id,
             };
-            self.handle(waiter, env.req, &mut reads).await?;
+            self.handle(waiter, env.req, env.token.as_deref(), &mut reads)
+                .await?;
         }
         self.unissued_reads.extend(reads);
         if !self.unissued_reads.is_empty() {
@@ -488,9 +532,21 @@ impl<D: Disk> Shard<D> {
         &mut self,
         w: Waiter,
         req: Request,
+        token: Option<&str>,
         reads: &mut Vec<ReadJob>,
     ) -> Result<(), ShardError> {
         let now = self.now_ms();
+        // Auth disabled and no token: one flag check, nothing else.
+        let mut user = None;
+        if self.auth.is_enabled() || token.is_some() {
+            match self.authorize(&req, token, now) {
+                Ok(u) => user = u,
+                Err(e) => {
+                    self.reply(w, Err(e)).await;
+                    return Ok(());
+                }
+            }
+        }
         let corrupt = matches!(
             req,
             Request::Range(_)
@@ -623,6 +679,10 @@ impl<D: Disk> Shard<D> {
             }
             Request::Snapshot(_) => self.snapshot().await?,
             Request::MoveLeader(r) => self.move_leader(&r),
+            Request::Auth(a) => match self.auth_request(w, a, user.as_deref()).await {
+                Some(reply) => reply,
+                None => return Ok(()),
+            },
             Request::WatchHistory(h) => {
                 let reply = self.history(h);
                 if let Some(tx) = self.downlinks.get(w.from_core) {
@@ -1034,14 +1094,14 @@ impl<D: Disk> Shard<D> {
                 }
             };
             for req in batch.requests {
-                self.apply_request(req).await?;
+                self.apply_request(req, entry.index).await?;
             }
         }
         Ok(())
     }
 
     /// Applies one request of a committed entry and answers whoever waits for it.
-    async fn apply_request(&mut self, req: InternalRequest) -> Result<(), ShardError> {
+    async fn apply_request(&mut self, req: InternalRequest, index: u64) -> Result<(), ShardError> {
         self.applied_requests_since_checkpoint += 1;
         let Some(op) = req.op else { return Ok(()) };
         let now = self.now_ms();
@@ -1049,7 +1109,14 @@ impl<D: Disk> Shard<D> {
         if matches!(op, Op::Compaction(_)) {
             self.compaction_running = true;
         }
-        let applied = apply::apply(&mut self.store, &mut self.lessor, op, now)?;
+        let applied = apply::apply(
+            &mut self.store,
+            &mut self.lessor,
+            &mut self.auth,
+            op,
+            index,
+            now,
+        )?;
         self.turn_events.extend(applied.events);
         if let Some(w) = self.waiting.remove(&req.id) {
             let header = Some(self.header());
@@ -1079,6 +1146,10 @@ impl<D: Disk> Shard<D> {
                     Response::LeaseRevoke(r)
                 }
                 AppliedResponse::LeaseCheckpoint => Response::Done,
+                AppliedResponse::Auth(mut r) => {
+                    r.set_header(header);
+                    Response::Auth(r)
+                }
             });
             if physical && reply.is_ok() {
                 // Answered once the compaction's cleanup has run (etcd's --physical).
@@ -1145,7 +1216,8 @@ impl<D: Disk> Shard<D> {
         }
         let index = self.applied_index;
         let term = self.raw.raft.raft_log.term(index)?;
-        self.store.checkpoint(index, &self.lessor.encode()).await?;
+        let meta = checkpoint_meta(&self.lessor, &self.auth);
+        self.store.checkpoint(index, &meta).await?;
         self.wal.set_snapshot(index, term);
         self.wal.sync().await?;
         // That sync covered every ready written so far.
@@ -1175,9 +1247,45 @@ fn adds_data(op: &Op) -> bool {
     match op {
         Op::Put(_) | Op::LeaseGrant(_) => true,
         Op::Txn(t) => txn_puts(t),
-        Op::DeleteRange(_) | Op::Compaction(_) | Op::LeaseRevoke(_) | Op::LeaseCheckpoint(_) => {
-            false
-        }
+        // Auth ops change the checkpoint's meta blob, not the key space.
+        _ => false,
+    }
+}
+
+/// Marks the auth state's part of the checkpoint meta blob.
+const AUTH_META_MAGIC: &[u8; 4] = b"AUTH";
+
+/// The checkpoint's meta blob: the lessor's state, then (when there is any)
+/// the auth state after [`AUTH_META_MAGIC`]. A blob written before auth
+/// existed is the lessor's state alone.
+fn checkpoint_meta(lessor: &Lessor, auth: &AuthStore) -> Vec<u8> {
+    let mut meta = lessor.encode();
+    let auth = auth.encode();
+    if !auth.is_empty() {
+        meta.extend_from_slice(AUTH_META_MAGIC);
+        meta.extend_from_slice(&auth);
+    }
+    meta
+}
+
+/// Splits a meta blob written by [`checkpoint_meta`] into (lessor, auth).
+fn split_checkpoint_meta(meta: &[u8]) -> Result<(&[u8], &[u8]), String> {
+    let Some(count) = meta.get(..4) else {
+        return Ok((meta, &[]));
+    };
+    let count = u32::from_le_bytes(count.try_into().expect("4 bytes")) as usize;
+    let lease_len = count
+        .checked_mul(24)
+        .and_then(|n| n.checked_add(4))
+        .filter(|&n| n <= meta.len())
+        .ok_or_else(|| format!("checkpoint meta: {} bytes for {count} leases", meta.len()))?;
+    let (lease, rest) = meta.split_at(lease_len);
+    if rest.is_empty() {
+        return Ok((lease, &[]));
+    }
+    match rest.strip_prefix(&AUTH_META_MAGIC[..]) {
+        Some(auth) => Ok((lease, auth)),
+        None => Err("checkpoint meta: unknown bytes after the lease state".into()),
     }
 }
 
@@ -1201,4 +1309,34 @@ fn set_txn_headers(r: &mut pb::TxnResponse, header: &Option<pb::ResponseHeader>)
 fn min_lease_ttl_secs() -> i64 {
     let ms = (3 * config::ELECTION_TICKS as u64 * config::TICK_MS) / 2;
     ms.div_ceil(1000) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_meta_holds_leases_then_auth_and_reads_blobs_from_before_auth() {
+        let mut lessor = Lessor::new(2);
+        lessor.grant(7, 10, 0).expect("grant");
+        let mut auth = AuthStore::default();
+        // No auth state: the blob is the lessor's alone, as before auth existed.
+        let meta = checkpoint_meta(&lessor, &auth);
+        assert_eq!(meta, lessor.encode());
+        assert_eq!(
+            split_checkpoint_meta(&meta),
+            Ok((&lessor.encode()[..], &[][..]))
+        );
+        assert_eq!(split_checkpoint_meta(&[]), Ok((&[][..], &[][..])));
+        auth.user_add("root", None).expect("user");
+        let meta = checkpoint_meta(&lessor, &auth);
+        let (l, a) = split_checkpoint_meta(&meta).expect("split");
+        assert_eq!(l, &lessor.encode()[..]);
+        assert_eq!(a, &auth.encode()[..]);
+        // Garbage after the leases, or a short lease part, is refused.
+        let mut bad = lessor.encode();
+        bad.extend_from_slice(b"XXXX");
+        assert!(split_checkpoint_meta(&bad).is_err());
+        assert!(split_checkpoint_meta(&meta[..10]).is_err());
+    }
 }

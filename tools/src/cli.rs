@@ -45,6 +45,12 @@ pub struct GlobalArgs {
     /// Identify secure client using this TLS key file
     #[arg(long, global = true, env = "ETCDCTL_KEY")]
     pub key: Option<PathBuf>,
+    /// username[:password] for authentication
+    #[arg(long, global = true, env = "ETCDCTL_USER")]
+    pub user: Option<String>,
+    /// password for authentication (if this option is used, --user option shouldn't include password)
+    #[arg(long, global = true, env = "ETCDCTL_PASSWORD")]
+    pub password: Option<String>,
     /// Set the output format (fields, json, simple, table)
     #[arg(
         short = 'w',

@@ -20,7 +20,7 @@ use etcq_net::pb::etcdserverpb as pb;
 use super::body::Body;
 use super::codec::GRPC_OVERHEAD_BYTES;
 use crate::errors::{Code, EtcdError};
-use crate::service::{Service, HEADROOM_BYTES};
+use crate::service::{Caller, Service, HEADROOM_BYTES};
 use crate::shard::ETCD_API_VERSION;
 
 /// The cluster version /version reports (etcd reports major.minor.0).
@@ -45,7 +45,14 @@ pub(super) async fn handle(service: Rc<Service>, req: Request<Incoming>) -> Resp
         ),
         (_, p) => match gateway::route(p) {
             Some(method) if req.method() == http::Method::POST => {
-                gateway_call(service, method, req.into_body()).await
+                // etcd's gateway passes `Authorization` on as the token.
+                let caller = req
+                    .headers()
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(Caller::with_token)
+                    .unwrap_or_default();
+                gateway_call(service, method, req.into_body(), &caller).await
             }
             Some(_) => text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n"),
             // etcd's gateway answers its own prefixes, Go's mux the rest.
@@ -93,11 +100,19 @@ async fn health(service: &Service) -> Response<Body> {
         ..Default::default()
     };
     let read_ok = service
-        .unary(Method::Range, read.encode_to_vec().into())
+        .unary(
+            Method::Range,
+            read.encode_to_vec().into(),
+            &Caller::default(),
+        )
         .await
         .is_ok();
     let no_alarm = match service
-        .unary(Method::Status, pb::StatusRequest {}.encode_to_vec().into())
+        .unary(
+            Method::Status,
+            pb::StatusRequest {}.encode_to_vec().into(),
+            &Caller::default(),
+        )
         .await
     {
         Ok(buf) => pb::StatusResponse::decode(&buf[HEADROOM_BYTES..])
@@ -129,7 +144,12 @@ async fn read_body(mut body: Incoming, max: usize) -> Result<BytesMut, EtcdError
     Ok(buf)
 }
 
-async fn gateway_call(service: Rc<Service>, method: Method, body: Incoming) -> Response<Body> {
+async fn gateway_call(
+    service: Rc<Service>,
+    method: Method,
+    body: Incoming,
+    caller: &Caller,
+) -> Response<Body> {
     let max = (service.limits().max_request_bytes + GRPC_OVERHEAD_BYTES) * JSON_BODY_EXPANSION;
     if method.kind() == MethodKind::Unary {
         let body = match read_body(body, max).await {
@@ -140,7 +160,7 @@ async fn gateway_call(service: Rc<Service>, method: Method, body: Incoming) -> R
             Ok(r) => r,
             Err(status) => return error(&status),
         };
-        return match service.unary(method, request).await {
+        return match service.unary(method, request, caller).await {
             Ok(buf) => match gateway::response_to_json(method, &buf[HEADROOM_BYTES..]) {
                 Ok(j) => json(StatusCode::OK, j),
                 Err(status) => error(&status),
@@ -157,7 +177,7 @@ async fn gateway_call(service: Rc<Service>, method: Method, body: Incoming) -> R
         Method::Snapshot | Method::Observe => requests.take(1).boxed_local(),
         _ => requests,
     };
-    let responses = service.stream(method, requests);
+    let responses = service.stream(method, requests, caller);
     let frames = futures::stream::unfold(Some(responses), move |state| async move {
         let mut responses = state?;
         match responses.next().await {

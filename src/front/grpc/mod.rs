@@ -30,7 +30,7 @@ use hyper::body::Incoming;
 use etcq_net::method::{Method, MethodKind, ALL_METHODS};
 
 use crate::errors::{Code, EtcdError};
-use crate::service::Service;
+use crate::service::{Caller, Service};
 use body::Body;
 use codec::MessageReader;
 
@@ -150,6 +150,13 @@ async fn grpc(service: Rc<Service>, req: Request<Incoming>) -> Response<Body> {
         return resp;
     }
     let path = req.uri().path().to_owned();
+    // etcd's clients send the token as `token` metadata; `authorization`
+    // is accepted too (etcd 3.5 does).
+    let caller = ["token", "authorization"]
+        .iter()
+        .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()))
+        .map(Caller::with_token)
+        .unwrap_or_default();
     let max = service.limits().max_request_bytes + codec::GRPC_OVERHEAD_BYTES;
     let mut reader = MessageReader::new(req.into_body(), max);
     if let Some(answer) = health::serve(&path, &mut reader).await {
@@ -168,7 +175,7 @@ async fn grpc(service: Rc<Service>, req: Request<Incoming>) -> Response<Body> {
                 Ok(None) => Bytes::new(), // an empty body is the default message
                 Err(status) => return grpc_error(&status),
             };
-            match service.unary(method, payload).await {
+            match service.unary(method, payload, &caller).await {
                 Ok(buf) => grpc_ok(codec::frame(buf)),
                 Err(status) => grpc_error(&status),
             }
@@ -192,7 +199,7 @@ async fn grpc(service: Rc<Service>, req: Request<Incoming>) -> Response<Body> {
                 _ => requests.boxed_local(),
             };
             grpc_response(Body::Stream(stream_frames(
-                service.stream(method, requests),
+                service.stream(method, requests, &caller),
             )))
         }
     }

@@ -12,12 +12,14 @@ use std::{future::Future, io::Write, time::Duration};
 
 use etcq_net::{
     client::{Client, ClientError, ClientOptions},
+    method::Method,
+    pb::etcdserverpb::{AuthenticateRequest, AuthenticateResponse},
     tls::ClientTls,
 };
 
 use crate::{
     cli::{Cli, Command, GlobalArgs},
-    error::{CtlError, DEADLINE_EXCEEDED, EXIT_BAD_ARGS},
+    error::{CtlError, DEADLINE_EXCEEDED, EXIT_BAD_ARGS, EXIT_BAD_CONNECTION},
     output::{Format, Printer},
 };
 
@@ -79,7 +81,47 @@ impl Ctx {
         };
         // Our text says which endpoint failed and why, where etcdctl only
         // says `context deadline exceeded`.
-        result.map_err(|e| CtlError::client(code, &e))
+        let client = result.map_err(|e| CtlError::client(code, &e))?;
+        self.authenticate(&client).await?;
+        Ok(client)
+    }
+
+    /// With `--user`, authenticates the connection (etcq/1 carries the user
+    /// per connection). As etcdctl: a refusal is exit 2, and "authentication
+    /// is not enabled" is no failure. etcdctl prompts for a missing
+    /// password; etcqctl asks for it on the command line instead.
+    async fn authenticate(&self, client: &Client) -> Result<(), CtlError> {
+        let g = &self.global;
+        let Some(user) = &g.user else {
+            return Ok(());
+        };
+        let (name, password) = match (user.split_once(':'), &g.password) {
+            (Some(_), Some(_)) => {
+                return Err(CtlError::bad_args(
+                    "Password should be specified as a separate flag or part of user flag",
+                ))
+            }
+            (Some((name, password)), None) => (name, password),
+            (None, Some(password)) => (user.as_str(), password.as_str()),
+            (None, None) => return Err(CtlError::bad_args(
+                "etcqctl does not prompt for passwords: give --user name:password or --password",
+            )),
+        };
+        let req = AuthenticateRequest {
+            name: name.to_string(),
+            password: password.to_string(),
+        };
+        let call = client.call::<_, AuthenticateResponse>(Method::Authenticate, &req);
+        match timed(self.global.command_timeout, call).await {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(ClientError::Status { message, .. }))
+                if message == "etcdserver: authentication is not enabled" =>
+            {
+                Ok(())
+            }
+            Some(Err(e)) => Err(CtlError::client(EXIT_BAD_CONNECTION, &e)),
+            None => Err(CtlError::new(EXIT_BAD_CONNECTION, DEADLINE_EXCEEDED)),
+        }
     }
 
     /// Runs one call under `--command-timeout`; a failure becomes exit

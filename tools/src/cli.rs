@@ -8,7 +8,7 @@
 
 use std::{ffi::OsString, path::PathBuf, time::Duration};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::golang;
 
@@ -91,6 +91,15 @@ pub enum Command {
     Lease(LeaseCommand),
     /// Endpoint related commands
     Endpoint(EndpointArgs),
+    /// Enable or disable authentication
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// User related commands
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Role related commands
+    #[command(subcommand)]
+    Role(RoleCommand),
     /// Prints the version of etcqctl
     Version,
 }
@@ -287,6 +296,142 @@ pub enum EndpointCommand {
     Status,
 }
 
+/// `auth <subcommand>`.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Enables authentication (creating the root role, and granting it to
+    /// the root user, if missing)
+    Enable(NoArgs),
+    /// Disables authentication
+    Disable(NoArgs),
+}
+
+/// A command that takes no positional arguments (etcdctl refuses them with
+/// its own message, so they are collected here and checked later).
+#[derive(Debug, Clone, Default, Args)]
+pub struct NoArgs {
+    /// (none accepted)
+    #[arg(hide = true)]
+    pub args: Vec<String>,
+}
+
+/// Names given as positional arguments (user or role names).
+#[derive(Debug, Clone, Default, Args)]
+pub struct NameArgs {
+    /// <name> ...
+    pub args: Vec<String>,
+}
+
+/// `user <subcommand>`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Adds a new user: `user add <user name or user:password>`
+    ///
+    /// etcqctl never prompts: give the password as `name:password`, pipe
+    /// it on stdin with `--interactive=false`, or use `--no-password`.
+    Add(UserAddArgs),
+    /// Deletes a user: `user delete <user name>`
+    Delete(NameArgs),
+    /// Gets detailed information of a user: `user get <user name>`
+    Get(UserGetArgs),
+    /// Lists all users
+    List(NoArgs),
+    /// Changes password of user: `user passwd <user name> [password]`
+    ///
+    /// etcqctl never prompts: give the new password as the second argument
+    /// (an etcqctl extension), or pipe it on stdin with `--interactive=false`
+    /// as with etcdctl.
+    Passwd(UserPasswdArgs),
+    /// Grants a role to a user: `user grant-role <user name> <role name>`
+    GrantRole(NameArgs),
+    /// Revokes a role from a user: `user revoke-role <user name> <role name>`
+    RevokeRole(NameArgs),
+}
+
+/// `user add [options] <user name or user:password>`.
+#[derive(Debug, Clone, Args)]
+pub struct UserAddArgs {
+    /// <user name or user:password>
+    pub args: Vec<String>,
+    /// Read password from stdin instead of interactive terminal (etcqctl
+    /// does not prompt: `--interactive=false` reads the first word of stdin)
+    #[arg(
+        long,
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = ArgAction::Set
+    )]
+    pub interactive: bool,
+    /// Create a user without password (CN based auth only)
+    #[arg(long)]
+    pub no_password: bool,
+}
+
+/// `user get [options] <user name>`.
+#[derive(Debug, Clone, Args)]
+pub struct UserGetArgs {
+    /// <user name>
+    pub args: Vec<String>,
+    /// Show permissions of roles granted to the user
+    #[arg(long)]
+    pub detail: bool,
+}
+
+/// `user passwd [options] <user name> [password]`.
+#[derive(Debug, Clone, Args)]
+pub struct UserPasswdArgs {
+    /// <user name> [password]
+    pub args: Vec<String>,
+    /// Read password from stdin instead of interactive terminal (etcqctl
+    /// does not prompt: `--interactive=false` reads the first word of stdin)
+    #[arg(
+        long,
+        default_value_t = true,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        action = ArgAction::Set
+    )]
+    pub interactive: bool,
+}
+
+/// `role <subcommand>`.
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Adds a new role: `role add <role name>`
+    Add(NameArgs),
+    /// Deletes a role: `role delete <role name>`
+    Delete(NameArgs),
+    /// Gets detailed information of a role: `role get <role name>`
+    Get(NameArgs),
+    /// Lists all roles
+    List(NoArgs),
+    /// Grants a key to a role: `role grant-permission [options] <role name>
+    /// <permission type> <key> [endkey]`
+    ///
+    /// The permission type is read, write or readwrite (any case).
+    GrantPermission(RolePermArgs),
+    /// Revokes a key from a role: `role revoke-permission [options] <role
+    /// name> <key> [endkey]`
+    RevokePermission(RolePermArgs),
+}
+
+/// The arguments of `role grant-permission` and `role revoke-permission`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RolePermArgs {
+    /// grant: <role name> <permission type> <key> [endkey]; revoke: <role name> <key> [endkey]
+    pub args: Vec<OsString>,
+    /// the permission applies to every key with this prefix
+    #[arg(long)]
+    pub prefix: bool,
+    /// the permission applies to keys that are greater than or equal to the
+    /// given key using byte compare
+    #[arg(long)]
+    pub from_key: bool,
+}
+
 /// One request line of a `txn`: `put ...`, `get ...` or `del ...` with the
 /// same flags as the standalone commands.
 #[derive(Debug, Parser)]
@@ -403,5 +548,58 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn auth_commands_parse_like_etcdctl() {
+        let cli = Cli::try_parse_from([
+            "etcqctl",
+            "role",
+            "grant-permission",
+            "reader",
+            "read",
+            "a/",
+            "--prefix",
+            "-w",
+            "json",
+        ])
+        .expect("parses");
+        assert_eq!(cli.global.write_out, "json");
+        match cli.command {
+            Command::Role(RoleCommand::GrantPermission(p)) => {
+                assert!(p.prefix && !p.from_key);
+                assert_eq!(
+                    p.args,
+                    ["reader", "read", "a/"].map(OsString::from).to_vec()
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // `--interactive` is a Go bool flag: `=false` only, no separate value
+        let cli = Cli::try_parse_from(["etcqctl", "user", "add", "bob", "--interactive=false"])
+            .expect("parses");
+        match cli.command {
+            Command::User(UserCommand::Add(a)) => {
+                assert!(!a.interactive && !a.no_password);
+                assert_eq!(a.args, ["bob"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from(["etcqctl", "user", "passwd", "bob", "--interactive", "pw"])
+            .expect("parses");
+        match cli.command {
+            Command::User(UserCommand::Passwd(a)) => {
+                assert!(a.interactive);
+                assert_eq!(a.args, ["bob", "pw"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli =
+            Cli::try_parse_from(["etcqctl", "user", "get", "alice", "--detail"]).expect("parses");
+        assert!(matches!(cli.command, Command::User(UserCommand::Get(g)) if g.detail));
+        let cli = Cli::try_parse_from(["etcqctl", "auth", "enable", "--user", "root:pw"])
+            .expect("parses");
+        assert_eq!(cli.global.user.as_deref(), Some("root:pw"));
+        assert!(matches!(cli.command, Command::Auth(AuthCommand::Enable(_))));
     }
 }

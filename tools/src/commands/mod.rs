@@ -3,6 +3,7 @@
 //! under `--command-timeout`, and hands the response to `output` (pure).
 //! Exit codes and messages follow etcdctl's for the same failure.
 
+mod auth;
 mod endpoint;
 mod kv;
 mod lease;
@@ -189,6 +190,9 @@ pub async fn run(cli: Cli) -> Result<(), CtlError> {
         Command::Watch(args) => watch::watch(&ctx, &args).await,
         Command::Lease(command) => lease::run(&ctx, command).await,
         Command::Endpoint(args) => endpoint::run(&ctx, &args).await,
+        Command::Auth(command) => auth::run_auth(&ctx, command).await,
+        Command::User(command) => auth::run_user(&ctx, command).await,
+        Command::Role(command) => auth::run_role(&ctx, command).await,
         Command::Version => write_stdout(
             format!(
                 "etcqctl version: {}\nAPI version: 3.4\n",

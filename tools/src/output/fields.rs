@@ -5,9 +5,10 @@ use std::io::{self, Write};
 
 use etcq_net::pb::{
     etcdserverpb::{
-        response_op::Response, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
-        LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, PutResponse,
-        RangeResponse, ResponseHeader, TxnResponse, WatchResponse,
+        response_op::Response, AuthRoleGetResponse, AuthRoleListResponse, DeleteRangeResponse,
+        LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseRevokeResponse,
+        LeaseTimeToLiveResponse, PutResponse, RangeResponse, ResponseHeader, TxnResponse,
+        WatchResponse,
     },
     mvccpb::KeyValue,
 };
@@ -168,4 +169,41 @@ pub fn endpoint_health(out: &mut dyn Write, list: &[EpHealth]) -> io::Result<()>
         writeln!(out)?;
     }
     Ok(())
+}
+
+/// A response that is only a header (user and role changes).
+pub fn header_only(out: &mut dyn Write, h: Option<&ResponseHeader>) -> io::Result<()> {
+    header(out, h)
+}
+
+/// `Permission.Type`'s `String()`.
+fn perm_type_name(perm_type: i32) -> String {
+    match perm_type {
+        0 => "READ".to_string(),
+        1 => "WRITE".to_string(),
+        2 => "READWRITE".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// `role get`: the header, then each permission (etcdctl prints the type
+/// with `Println`, hence the two spaces).
+pub fn role_get(out: &mut dyn Write, r: &AuthRoleGetResponse) -> io::Result<()> {
+    header(out, r.header.as_ref())?;
+    for perm in &r.perm {
+        writeln!(out, "\"PermType\" :  {}", perm_type_name(perm.perm_type))?;
+        writeln!(out, "\"Key\" : {}", quote(&perm.key))?;
+        writeln!(out, "\"RangeEnd\" : {}", quote(&perm.range_end))?;
+    }
+    Ok(())
+}
+
+/// `role list`: the header, then the names on one line.
+pub fn role_list(out: &mut dyn Write, r: &AuthRoleListResponse) -> io::Result<()> {
+    header(out, r.header.as_ref())?;
+    write!(out, "\"Roles\" :")?;
+    for role in &r.roles {
+        write!(out, " {}", quote(role.as_bytes()))?;
+    }
+    writeln!(out)
 }

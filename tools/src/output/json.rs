@@ -20,8 +20,10 @@
 
 use base64::{engine::general_purpose::STANDARD as BASE64, Engine as _};
 use etcq_net::pb::{
+    authpb::Permission,
     etcdserverpb::{
-        response_op::Response, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
+        response_op::Response, AuthRoleGetResponse, AuthRoleListResponse, AuthUserGetResponse,
+        AuthUserListResponse, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
         LeaseLeasesResponse, LeaseRevokeResponse, LeaseTimeToLiveResponse, PutResponse,
         RangeResponse, ResponseHeader, ResponseOp, StatusResponse, TxnResponse, WatchResponse,
     },
@@ -403,6 +405,57 @@ pub fn endpoint_health_json(list: &[EpHealth]) -> Json {
             })
             .collect(),
     )
+}
+
+/// A response that is only a header (user and role changes).
+pub fn header_only_json(h: Option<&ResponseHeader>) -> Json {
+    Obj::new().opt("header", h.map(header_json)).build()
+}
+
+fn strings(names: &[String]) -> Vec<Json> {
+    names.iter().map(|n| Json::Str(n.clone())).collect()
+}
+
+/// `authpb.Permission` (`permType` is the enum's number; READ, 0, is left
+/// out).
+pub fn permission_json(p: &Permission) -> Json {
+    Obj::new()
+        .int("permType", i64::from(p.perm_type))
+        .bytes("key", &p.key)
+        .bytes("range_end", &p.range_end)
+        .build()
+}
+
+/// `user get`.
+pub fn user_get_json(r: &AuthUserGetResponse) -> Json {
+    Obj::new()
+        .opt("header", header_field(&r.header))
+        .list("roles", strings(&r.roles))
+        .build()
+}
+
+/// `user list`.
+pub fn user_list_json(r: &AuthUserListResponse) -> Json {
+    Obj::new()
+        .opt("header", header_field(&r.header))
+        .list("users", strings(&r.users))
+        .build()
+}
+
+/// `role get`.
+pub fn role_get_json(r: &AuthRoleGetResponse) -> Json {
+    Obj::new()
+        .opt("header", header_field(&r.header))
+        .list("perm", r.perm.iter().map(permission_json).collect())
+        .build()
+}
+
+/// `role list`.
+pub fn role_list_json(r: &AuthRoleListResponse) -> Json {
+    Obj::new()
+        .opt("header", header_field(&r.header))
+        .list("roles", strings(&r.roles))
+        .build()
 }
 
 #[cfg(test)]

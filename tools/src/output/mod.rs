@@ -15,9 +15,10 @@ pub mod table;
 use std::io::Write;
 
 use etcq_net::pb::etcdserverpb::{
+    AuthRoleGetResponse, AuthRoleListResponse, AuthUserGetResponse, AuthUserListResponse,
     DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse,
-    LeaseRevokeResponse, LeaseTimeToLiveResponse, PutResponse, RangeResponse, StatusResponse,
-    TxnResponse, WatchResponse,
+    LeaseRevokeResponse, LeaseTimeToLiveResponse, PutResponse, RangeResponse, ResponseHeader,
+    StatusResponse, TxnResponse, WatchResponse,
 };
 
 use crate::error::CtlError;
@@ -80,6 +81,47 @@ pub struct EpHealth {
     pub error: String,
 }
 
+/// A user or role change whose response is only a header: what `simple`
+/// says about it (the names are the ones on the command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthDone<'a> {
+    /// `user add <name>`.
+    UserAdd(&'a str),
+    /// `user delete <name>`.
+    UserDelete(&'a str),
+    /// `user passwd`.
+    UserPasswd,
+    /// `user grant-role <user> <role>`.
+    UserGrantRole {
+        /// The user.
+        user: &'a str,
+        /// The role.
+        role: &'a str,
+    },
+    /// `user revoke-role <user> <role>`.
+    UserRevokeRole {
+        /// The user.
+        user: &'a str,
+        /// The role.
+        role: &'a str,
+    },
+    /// `role add <name>`.
+    RoleAdd(&'a str),
+    /// `role delete <name>`.
+    RoleDelete(&'a str),
+    /// `role grant-permission <name> ...`.
+    RoleGrantPermission(&'a str),
+    /// `role revoke-permission <name> <key> ...`.
+    RoleRevokePermission {
+        /// The role.
+        role: &'a str,
+        /// The key as given on the command line.
+        key: &'a [u8],
+        /// The range end sent (empty for one key, `"\0"` for open ended).
+        range_end: &'a [u8],
+    },
+}
+
 /// `mvccpb.Event_EventType`'s `String()`.
 pub fn event_type_name(event_type: i32) -> String {
     match event_type {
@@ -102,6 +144,11 @@ pub struct Printer {
 /// anything else it fails after the request was made.
 fn table_unsupported() -> CtlError {
     CtlError::bad_feature("table not supported as output format")
+}
+
+/// etcdctl's fields printer has no `user get` or `user list`.
+fn fields_unsupported() -> CtlError {
+    CtlError::bad_feature("fields not supported as output format")
 }
 
 fn json_line(out: &mut dyn Write, value: &json::Json) -> Result<(), CtlError> {
@@ -270,6 +317,78 @@ impl Printer {
         Ok(())
     }
 
+    /// A user or role change (`user add`, `role grant-permission`, ...):
+    /// simple says what was done, json and fields print the header.
+    pub fn auth_done(
+        &self,
+        out: &mut dyn Write,
+        done: &AuthDone<'_>,
+        header: Option<&ResponseHeader>,
+    ) -> Result<(), CtlError> {
+        match self.format {
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::auth_done(out, done)?,
+            Format::Json => json_line(out, &json::header_only_json(header))?,
+            Format::Fields => fields::header_only(out, header)?,
+        }
+        Ok(())
+    }
+
+    /// `user get <name>` (without `--detail`); fields, as in etcdctl, is
+    /// not supported.
+    pub fn user_get(
+        &self,
+        out: &mut dyn Write,
+        name: &str,
+        r: &AuthUserGetResponse,
+    ) -> Result<(), CtlError> {
+        match self.format {
+            Format::Table => return Err(table_unsupported()),
+            Format::Fields => return Err(fields_unsupported()),
+            Format::Simple => simple::user_get(out, name, r)?,
+            Format::Json => json_line(out, &json::user_get_json(r))?,
+        }
+        Ok(())
+    }
+
+    /// `user list`; fields, as in etcdctl, is not supported.
+    pub fn user_list(&self, out: &mut dyn Write, r: &AuthUserListResponse) -> Result<(), CtlError> {
+        match self.format {
+            Format::Table => return Err(table_unsupported()),
+            Format::Fields => return Err(fields_unsupported()),
+            Format::Simple => simple::names(out, &r.users)?,
+            Format::Json => json_line(out, &json::user_list_json(r))?,
+        }
+        Ok(())
+    }
+
+    /// `role get <name>` (and each role of `user get --detail`).
+    pub fn role_get(
+        &self,
+        out: &mut dyn Write,
+        name: &str,
+        r: &AuthRoleGetResponse,
+    ) -> Result<(), CtlError> {
+        match self.format {
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::role_get(out, name, r)?,
+            Format::Json => json_line(out, &json::role_get_json(r))?,
+            Format::Fields => fields::role_get(out, r)?,
+        }
+        Ok(())
+    }
+
+    /// `role list`.
+    pub fn role_list(&self, out: &mut dyn Write, r: &AuthRoleListResponse) -> Result<(), CtlError> {
+        match self.format {
+            Format::Table => return Err(table_unsupported()),
+            Format::Simple => simple::names(out, &r.roles)?,
+            Format::Json => json_line(out, &json::role_list_json(r))?,
+            Format::Fields => fields::role_list(out, r)?,
+        }
+        Ok(())
+    }
+
     /// `endpoint status`.
     pub fn endpoint_status(&self, out: &mut dyn Write, list: &[EpStatus]) -> Result<(), CtlError> {
         match self.format {
@@ -321,6 +440,7 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use etcq_net::pb::{
+        authpb::Permission,
         etcdserverpb::{response_op::Response, LeaseStatus, ResponseHeader, ResponseOp},
         mvccpb::{Event, KeyValue},
     };
@@ -535,6 +655,211 @@ mod tests {
             text(|o| simple().lease_keep_alive(o, &ka)),
             "lease 694d71ddacfda227 keepalived with TTL(10)\n"
         );
+    }
+
+    fn perm(perm_type: i32, key: &'static [u8], range_end: &'static [u8]) -> Permission {
+        Permission {
+            perm_type,
+            key: Bytes::from_static(key),
+            range_end: Bytes::from_static(range_end),
+        }
+    }
+
+    fn reader_role() -> AuthRoleGetResponse {
+        AuthRoleGetResponse {
+            header: header(),
+            perm: vec![
+                perm(0, b"\0", b"\0"),
+                perm(2, b"a", b"b"),
+                perm(0, b"a/", b"a0"),
+                perm(1, b"k", b""),
+                perm(0, b"m", b"p"),
+                perm(0, b"z", b"\0"),
+                perm(0, b"\xff", b"\0"),
+            ],
+        }
+    }
+
+    #[test]
+    fn simple_auth_changes_use_etcdctl_texts() {
+        let cases: [(AuthDone<'_>, &str); 9] = [
+            (AuthDone::UserAdd("alice"), "User alice created\n"),
+            (AuthDone::UserDelete("alice"), "User alice deleted\n"),
+            (AuthDone::UserPasswd, "Password updated\n"),
+            (
+                AuthDone::UserGrantRole {
+                    user: "alice",
+                    role: "reader",
+                },
+                "Role reader is granted to user alice\n",
+            ),
+            (
+                AuthDone::UserRevokeRole {
+                    user: "alice",
+                    role: "reader",
+                },
+                "Role reader is revoked from user alice\n",
+            ),
+            (AuthDone::RoleAdd("reader"), "Role reader created\n"),
+            (AuthDone::RoleDelete("reader"), "Role reader deleted\n"),
+            (
+                AuthDone::RoleGrantPermission("reader"),
+                "Role reader updated\n",
+            ),
+            (
+                AuthDone::RoleRevokePermission {
+                    role: "reader",
+                    key: b"k",
+                    range_end: b"",
+                },
+                "Permission of key k is revoked from role reader\n",
+            ),
+        ];
+        for (done, expected) in cases {
+            assert_eq!(
+                text(|o| simple().auth_done(o, &done, header().as_ref())),
+                expected
+            );
+        }
+        let range = AuthDone::RoleRevokePermission {
+            role: "reader",
+            key: b"a",
+            range_end: b"b",
+        };
+        assert_eq!(
+            text(|o| simple().auth_done(o, &range, None)),
+            "Permission of range [a, b) is revoked from role reader\n"
+        );
+        let open = AuthDone::RoleRevokePermission {
+            role: "reader",
+            key: b"z",
+            range_end: b"\0",
+        };
+        assert_eq!(
+            text(|o| simple().auth_done(o, &open, None)),
+            "Permission of range [z, <open ended> is revoked from role reader\n"
+        );
+    }
+
+    #[test]
+    fn auth_changes_in_json_and_fields_are_the_header() {
+        let json = Printer::new(Format::Json, false);
+        let done = AuthDone::RoleAdd("reader");
+        assert_eq!(
+            text(|o| json.auth_done(o, &done, header().as_ref())),
+            "{\"header\":{\"cluster_id\":1,\"member_id\":2,\"revision\":3,\"raft_term\":4}}\n"
+        );
+        assert_eq!(text(|o| json.auth_done(o, &done, None)), "{}\n");
+        let fields = Printer::new(Format::Fields, false);
+        assert_eq!(
+            text(|o| fields.auth_done(o, &done, header().as_ref())),
+            "\"ClusterID\" : 1\n\"MemberID\" : 2\n\"Revision\" : 3\n\"RaftTerm\" : 4\n"
+        );
+        let table = Printer::new(Format::Table, false);
+        let err = table
+            .auth_done(&mut Vec::new(), &done, None)
+            .expect_err("table");
+        assert_eq!(err.code, 4);
+    }
+
+    #[test]
+    fn simple_role_get_prints_keys_ranges_prefixes_and_open_ends() {
+        let mut out = Vec::new();
+        simple()
+            .role_get(&mut out, "reader", &reader_role())
+            .expect("prints");
+        assert_eq!(
+            out,
+            b"Role reader\nKV Read:\n\t[\0, <open ended>\n\t[a, b) (prefix a)\n\
+              \t[a/, a0) (prefix a/)\n\t[m, p)\n\t[z, <open ended>\n\
+              \t[\xff, <open ended> (prefix \xff)\nKV Write:\n\t[a, b) (prefix a)\n\tk\n"
+                .to_vec()
+        );
+        let empty = AuthRoleGetResponse::default();
+        assert_eq!(
+            text(|o| simple().role_get(o, "root", &empty)),
+            "Role root\nKV Read:\nKV Write:\n"
+        );
+    }
+
+    #[test]
+    fn role_get_in_json_and_fields() {
+        let role = AuthRoleGetResponse {
+            header: None,
+            perm: vec![perm(0, b"a/", b"a0"), perm(2, b"k", b"")],
+        };
+        let json = Printer::new(Format::Json, false);
+        assert_eq!(
+            text(|o| json.role_get(o, "reader", &role)),
+            "{\"perm\":[{\"key\":\"YS8=\",\"range_end\":\"YTA=\"},{\"permType\":2,\"key\":\"aw==\"}]}\n"
+        );
+        let fields = Printer::new(Format::Fields, false);
+        let printed = text(|o| fields.role_get(o, "reader", &role));
+        assert!(
+            printed.ends_with(
+                "\"PermType\" :  READ\n\"Key\" : \"a/\"\n\"RangeEnd\" : \"a0\"\n\
+                 \"PermType\" :  READWRITE\n\"Key\" : \"k\"\n\"RangeEnd\" : \"\"\n"
+            ),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn users_and_role_lists() {
+        let alice = AuthUserGetResponse {
+            header: header(),
+            roles: vec!["reader".into(), "writer".into()],
+        };
+        assert_eq!(
+            text(|o| simple().user_get(o, "alice", &alice)),
+            "User: alice\nRoles: reader writer\n"
+        );
+        assert_eq!(
+            text(|o| simple().user_get(o, "bob", &AuthUserGetResponse::default())),
+            "User: bob\nRoles:\n"
+        );
+        let json = Printer::new(Format::Json, false);
+        let alice_json = text(|o| json.user_get(o, "alice", &alice));
+        assert!(
+            alice_json.ends_with(",\"roles\":[\"reader\",\"writer\"]}\n"),
+            "{alice_json}"
+        );
+        let users = AuthUserListResponse {
+            header: None,
+            users: vec!["alice".into(), "root".into()],
+        };
+        assert_eq!(text(|o| simple().user_list(o, &users)), "alice\nroot\n");
+        assert_eq!(
+            text(|o| json.user_list(o, &users)),
+            "{\"users\":[\"alice\",\"root\"]}\n"
+        );
+        let roles = AuthRoleListResponse {
+            header: None,
+            roles: vec!["reader".into(), "root".into()],
+        };
+        assert_eq!(text(|o| simple().role_list(o, &roles)), "reader\nroot\n");
+        assert_eq!(
+            text(|o| json.role_list(o, &roles)),
+            "{\"roles\":[\"reader\",\"root\"]}\n"
+        );
+        assert_eq!(
+            text(|o| json.role_list(o, &AuthRoleListResponse::default())),
+            "{}\n"
+        );
+        let fields = Printer::new(Format::Fields, false);
+        assert!(text(|o| fields.role_list(o, &roles))
+            .ends_with("\"RaftTerm\" : 0\n\"Roles\" : \"reader\" \"root\"\n"));
+        // etcdctl's fields printer has no user get or user list
+        for err in [
+            fields.user_get(&mut Vec::new(), "alice", &alice),
+            fields.user_list(&mut Vec::new(), &users),
+        ] {
+            let err = err.expect_err("fields");
+            assert_eq!(
+                (err.code, err.message.as_str()),
+                (4, "fields not supported as output format")
+            );
+        }
     }
 
     fn status() -> EpStatus {

@@ -4,16 +4,21 @@
 use std::io::{self, Write};
 
 use etcq_net::pb::{
+    authpb::Permission,
     etcdserverpb::{
-        response_op::Response, DeleteRangeResponse, LeaseGrantResponse, LeaseKeepAliveResponse,
-        LeaseLeasesResponse, LeaseTimeToLiveResponse, PutResponse, RangeResponse, TxnResponse,
-        WatchResponse,
+        response_op::Response, AuthRoleGetResponse, AuthUserGetResponse, DeleteRangeResponse,
+        LeaseGrantResponse, LeaseKeepAliveResponse, LeaseLeasesResponse, LeaseTimeToLiveResponse,
+        PutResponse, RangeResponse, TxnResponse, WatchResponse,
     },
     mvccpb::KeyValue,
 };
 
-use super::{event_type_name, EpHealth, EpStatus, KvStyle};
-use crate::{golang, request::format_lease_id};
+use super::{event_type_name, AuthDone, EpHealth, EpStatus, KvStyle};
+use crate::{
+    auth::{PERM_READ, PERM_READWRITE, PERM_WRITE},
+    golang,
+    request::{format_lease_id, prefix_range_end},
+};
 
 /// etcdctl's `printKV`: the key line (unless value-only), the value line.
 pub fn kv(out: &mut dyn Write, style: KvStyle, kv: &KeyValue) -> io::Result<()> {
@@ -219,6 +224,108 @@ pub fn endpoint_health(
                 "{} is unhealthy: failed to commit proposal: {}",
                 h.endpoint, h.error
             )?;
+        }
+    }
+    Ok(())
+}
+
+/// A user or role change, in etcdctl's words.
+pub fn auth_done(out: &mut dyn Write, done: &AuthDone<'_>) -> io::Result<()> {
+    match *done {
+        AuthDone::UserAdd(name) => writeln!(out, "User {name} created"),
+        AuthDone::UserDelete(name) => writeln!(out, "User {name} deleted"),
+        AuthDone::UserPasswd => writeln!(out, "Password updated"),
+        AuthDone::UserGrantRole { user, role } => {
+            writeln!(out, "Role {role} is granted to user {user}")
+        }
+        AuthDone::UserRevokeRole { user, role } => {
+            writeln!(out, "Role {role} is revoked from user {user}")
+        }
+        AuthDone::RoleAdd(name) => writeln!(out, "Role {name} created"),
+        AuthDone::RoleDelete(name) => writeln!(out, "Role {name} deleted"),
+        AuthDone::RoleGrantPermission(name) => writeln!(out, "Role {name} updated"),
+        AuthDone::RoleRevokePermission {
+            role,
+            key,
+            range_end,
+        } => {
+            if range_end.is_empty() {
+                out.write_all(b"Permission of key ")?;
+                out.write_all(key)?;
+            } else {
+                out.write_all(b"Permission of range [")?;
+                out.write_all(key)?;
+                if range_end == b"\0" {
+                    out.write_all(b", <open ended>")?;
+                } else {
+                    out.write_all(b", ")?;
+                    out.write_all(range_end)?;
+                    out.write_all(b")")?;
+                }
+            }
+            writeln!(out, " is revoked from role {role}")
+        }
+    }
+}
+
+/// `user get`: the name, then the roles on one line.
+pub fn user_get(out: &mut dyn Write, name: &str, r: &AuthUserGetResponse) -> io::Result<()> {
+    writeln!(out, "User: {name}")?;
+    write!(out, "Roles:")?;
+    for role in &r.roles {
+        write!(out, " {role}")?;
+    }
+    writeln!(out)
+}
+
+/// `user list`, `role list`: one name per line.
+pub fn names(out: &mut dyn Write, names: &[String]) -> io::Result<()> {
+    for name in names {
+        writeln!(out, "{name}")?;
+    }
+    Ok(())
+}
+
+/// One permission line of `role get`: `\tkey` for one key, `\t[key, end)`
+/// for a range, `\t[key, <open ended>` to the end of the keyspace, with
+/// ` (prefix key)` when the range is exactly the key's prefix range.
+pub fn permission(out: &mut dyn Write, perm: &Permission) -> io::Result<()> {
+    out.write_all(b"\t")?;
+    if perm.range_end.is_empty() {
+        out.write_all(&perm.key)?;
+        return out.write_all(b"\n");
+    }
+    out.write_all(b"[")?;
+    out.write_all(&perm.key)?;
+    if perm.range_end.as_ref() == b"\0" {
+        out.write_all(b", <open ended>")?;
+    } else {
+        out.write_all(b", ")?;
+        out.write_all(&perm.range_end)?;
+        out.write_all(b")")?;
+    }
+    if prefix_range_end(&perm.key) == perm.range_end {
+        out.write_all(b" (prefix ")?;
+        out.write_all(&perm.key)?;
+        out.write_all(b")")?;
+    }
+    out.write_all(b"\n")
+}
+
+/// `role get`: the role, its read permissions, its write permissions
+/// (readwrite ones in both lists).
+pub fn role_get(out: &mut dyn Write, name: &str, r: &AuthRoleGetResponse) -> io::Result<()> {
+    writeln!(out, "Role {name}")?;
+    writeln!(out, "KV Read:")?;
+    for perm in &r.perm {
+        if perm.perm_type == PERM_READ || perm.perm_type == PERM_READWRITE {
+            permission(out, perm)?;
+        }
+    }
+    writeln!(out, "KV Write:")?;
+    for perm in &r.perm {
+        if perm.perm_type == PERM_WRITE || perm.perm_type == PERM_READWRITE {
+            permission(out, perm)?;
         }
     }
     Ok(())

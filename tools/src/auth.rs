@@ -60,13 +60,24 @@ pub fn first_word(input: &str) -> String {
     input.split_whitespace().next().unwrap_or("").to_string()
 }
 
-/// `user add <name or name:password> [--no-password] [--interactive=false]`.
-/// `stdin` is called only for `--interactive=false` without a password in
-/// the argument.
+/// The password sources of `user add`, besides `name:password`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewPassword {
+    /// `--no-password`.
+    pub none: bool,
+    /// `--new-user-password` (empty: not given).
+    pub flag: String,
+    /// `--interactive` (false: read stdin).
+    pub interactive: bool,
+}
+
+/// `user add <name or name:password> [--no-password]
+/// [--new-user-password=pw] [--interactive=false]`, in etcdctl's order of
+/// precedence. `stdin` is called only for `--interactive=false` without a
+/// password elsewhere.
 pub fn user_add(
     args: &[String],
-    no_password: bool,
-    interactive: bool,
+    source: &NewPassword,
     stdin: impl FnOnce() -> Result<String, CtlError>,
 ) -> Result<AuthUserAddRequest, CtlError> {
     let arg = &exactly(
@@ -74,8 +85,12 @@ pub fn user_add(
         1,
         "user add command requires user name as its argument",
     )?[0];
+    let no_password = source.none;
+    let interactive = source.interactive;
     let (name, password) = if no_password {
         (arg.clone(), String::new())
+    } else if !source.flag.is_empty() {
+        (arg.clone(), source.flag.clone())
     } else {
         match arg.split_once(':') {
             Some((name, password)) => {
@@ -87,8 +102,8 @@ pub fn user_add(
             None if !interactive => (arg.clone(), first_word(&stdin()?)),
             None => {
                 return Err(CtlError::bad_args(format!(
-                    "{NO_PROMPT}: give `user add {arg}:<password>`, pipe the password with \
-                     --interactive=false, or pass --no-password"
+                    "{NO_PROMPT}: give `user add {arg}:<password>` or --new-user-password, \
+                     pipe the password with --interactive=false, or pass --no-password"
                 )))
             }
         }
@@ -369,29 +384,46 @@ mod tests {
 
     #[test]
     fn user_add_takes_name_password_or_no_password() {
-        let req = user_add(&strings(&["alice:pw:x"]), false, true, no_stdin).expect("add");
+        let prompt = NewPassword {
+            interactive: true,
+            ..Default::default()
+        };
+        let no_password = NewPassword {
+            none: true,
+            ..prompt.clone()
+        };
+        let piped = NewPassword::default();
+        let flag = NewPassword {
+            flag: "flagpw".into(),
+            ..prompt.clone()
+        };
+        let req = user_add(&strings(&["alice:pw:x"]), &prompt, no_stdin).expect("add");
         assert_eq!(
             (req.name.as_str(), req.password.as_str()),
             ("alice", "pw:x")
         );
         assert_eq!(req.options, Some(UserAddOptions { no_password: false }));
-        let req = user_add(&strings(&["carl"]), true, true, no_stdin).expect("no password");
+        let req = user_add(&strings(&["carl"]), &no_password, no_stdin).expect("no password");
         assert_eq!((req.name.as_str(), req.password.as_str()), ("carl", ""));
         assert_eq!(req.options, Some(UserAddOptions { no_password: true }));
-        let req = user_add(&strings(&["bob"]), false, false, || {
-            Ok("s3cret\nrest".into())
-        })
-        .expect("stdin");
+        let req =
+            user_add(&strings(&["bob"]), &piped, || Ok("s3cret\nrest".into())).expect("stdin");
         assert_eq!(
             (req.name.as_str(), req.password.as_str()),
             ("bob", "s3cret")
         );
-        let err = user_add(&strings(&["bob"]), false, true, no_stdin).expect_err("prompt");
+        let err = user_add(&strings(&["bob"]), &prompt, no_stdin).expect_err("prompt");
         assert_eq!(err.code, 128);
         assert!(err.message.contains("bob:<password>"), "{}", err.message);
-        let err = user_add(&strings(&[":pw"]), false, true, no_stdin).expect_err("empty");
+        // the flag wins over `name:password` (all of it is the name), as in etcdctl
+        let req = user_add(&strings(&["dave:x"]), &flag, no_stdin).expect("flag");
+        assert_eq!(
+            (req.name.as_str(), req.password.as_str()),
+            ("dave:x", "flagpw")
+        );
+        let err = user_add(&strings(&[":pw"]), &prompt, no_stdin).expect_err("empty");
         assert_eq!(err.message, "empty user name is not allowed");
-        let err = user_add(&[], false, true, no_stdin).expect_err("none");
+        let err = user_add(&[], &prompt, no_stdin).expect_err("none");
         assert_eq!(
             err.message,
             "user add command requires user name as its argument"

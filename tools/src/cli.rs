@@ -327,8 +327,9 @@ pub struct NameArgs {
 pub enum UserCommand {
     /// Adds a new user: `user add <user name or user:password>`
     ///
-    /// etcqctl never prompts: give the password as `name:password`, pipe
-    /// it on stdin with `--interactive=false`, or use `--no-password`.
+    /// etcqctl never prompts: give the password as `name:password` or with
+    /// `--new-user-password`, pipe it on stdin with `--interactive=false`,
+    /// or use `--no-password`.
     Add(UserAddArgs),
     /// Deletes a user: `user delete <user name>`
     Delete(NameArgs),
@@ -364,6 +365,9 @@ pub struct UserAddArgs {
         action = ArgAction::Set
     )]
     pub interactive: bool,
+    /// Supply password from the command line flag
+    #[arg(long, default_value = "")]
+    pub new_user_password: String,
     /// Create a user without password (CN based auth only)
     #[arg(long)]
     pub no_password: bool,

@@ -99,12 +99,12 @@ async fn auth_enable(ctx: &Ctx) -> Result<(), CtlError> {
 pub(super) async fn run_user(ctx: &Ctx, command: UserCommand) -> Result<(), CtlError> {
     match command {
         UserCommand::Add(args) => {
-            let req = auth::user_add(
-                &args.args,
-                args.no_password,
-                args.interactive,
-                stdin_password,
-            )?;
+            let source = auth::NewPassword {
+                none: args.no_password,
+                flag: args.new_user_password.clone(),
+                interactive: args.interactive,
+            };
+            let req = auth::user_add(&args.args, &source, stdin_password)?;
             let client = ctx.connect(EXIT_ERROR).await?;
             let resp: AuthUserAddResponse = unary!(ctx, client, UserAdd, &req)?;
             ctx.emit(|p, out| p.auth_done(out, &AuthDone::UserAdd(&req.name), resp.header.as_ref()))

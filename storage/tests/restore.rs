@@ -25,6 +25,18 @@ fn snapshot_bytes(disk: &MemDisk, store: &mut MvccStore<MemDisk>, index: u64) ->
     out
 }
 
+/// A fresh store to take snapshots of, on its own in-memory disk.
+fn source_store() -> (MemDisk, MvccStore<MemDisk>) {
+    let disk = MemDisk::new();
+    let store = block_on(MvccStore::open(
+        disk.clone(),
+        Path::new("/src/mvcc"),
+        MvccOptions::default(),
+    ))
+    .expect("open");
+    (disk, store)
+}
+
 fn wal_options() -> WalOptions {
     WalOptions {
         segment_bytes: WalOptions::SEGMENT_BYTES_MIN,
@@ -33,13 +45,7 @@ fn wal_options() -> WalOptions {
 
 #[test]
 fn a_restored_member_opens_at_the_snapshots_revision_with_its_keys() {
-    let disk = MemDisk::new();
-    let mut src = block_on(MvccStore::open(
-        disk.clone(),
-        Path::new("/src/mvcc"),
-        MvccOptions::default(),
-    ))
-    .expect("open");
+    let (disk, mut src) = source_store();
     for i in 0..50 {
         let mut t = src.write();
         t.put(
@@ -161,13 +167,7 @@ fn snapshots_are_checked_before_anything_is_written() {
 
 #[test]
 fn a_restore_cut_short_is_marked_unfinished_and_redone() {
-    let disk = MemDisk::new();
-    let mut src = block_on(MvccStore::open(
-        disk.clone(),
-        Path::new("/src/mvcc"),
-        MvccOptions::default(),
-    ))
-    .expect("open");
+    let (disk, mut src) = source_store();
     let mut t = src.write();
     t.put(b"k", b"v", 0).expect("put");
     t.commit();

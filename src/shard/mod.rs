@@ -74,7 +74,8 @@ const BATCH_BYTES_MAX: usize = 1024 * 1024;
 /// Bytes a request adds to a batch beyond its own encoding (tag + length).
 const BATCH_ITEM_OVERHEAD_BYTES: usize = 8;
 
-/// Loop turns (1 ms apart) replay may make no progress before startup fails.
+/// Loop turns (1 ms apart) replay may make no progress, with no WAL sync in
+/// flight to wait for, before startup fails.
 const REPLAY_IDLE_TURNS_MAX: u32 = 10_000;
 
 /// The version string reported by Status: the etcd API level we implement.
@@ -416,6 +417,16 @@ impl<D: Disk> Shard<D> {
             let before = self.applied_index;
             self.turn(Vec::new()).await?;
             if self.applied_index == before {
+                if let Some(sync) = self.syncs.front_mut() {
+                    // Entries commit once their sync completes: wait for it.
+                    let synced = (&mut sync.sync).await;
+                    let sync = self
+                        .syncs
+                        .pop_front()
+                        .expect("the sync just awaited is the oldest");
+                    self.sync_finished(sync.ready_number, synced)?;
+                    continue;
+                }
                 idle_turns += 1;
                 if idle_turns > REPLAY_IDLE_TURNS_MAX {
                     return Err(ShardError::Recovery(format!(
@@ -423,6 +434,8 @@ impl<D: Disk> Shard<D> {
                         self.applied_index
                     )));
                 }
+                // Nothing in flight and no progress (not seen so far):
+                // give raft time, within the bound.
                 glommio::timer::sleep(Duration::from_millis(1)).await;
             }
         }

@@ -8,8 +8,8 @@
 //! which on a 2-core machine shared with the server cost the etcd column
 //! (and etcq's gRPC front) CPU the server then lacked. Watch streams use
 //! tonic's generated client (`build.rs` from `net/proto`), on a connection
-//! of their own. Message types are etcq-net's, shared with the native
-//! target.
+//! of their own, opened when the first watch starts. Message types are
+//! etcq-net's, shared with the native target.
 //!
 //! One [`GrpcConn`] is one HTTP/2 connection for its unary calls; requests
 //! from every client mapped to it are multiplexed as concurrent streams, as
@@ -79,13 +79,13 @@ impl GrpcConn {
     /// Connects to `endpoint` (`host:port`) without TLS.
     pub(crate) async fn connect(endpoint: &str) -> Result<GrpcConn> {
         let uri = format!("http://{endpoint}");
+        // The watch connection is opened on first use: put and range loads
+        // never make one, so the server sees one connection per `--conns`.
         let channel = Endpoint::from_shared(uri.clone())
             .with_context(|| format!("bad gRPC endpoint {uri}"))?
             .tcp_nodelay(true)
             .connect_timeout(CONNECT_TIMEOUT)
-            .connect()
-            .await
-            .with_context(|| format!("connecting to etcd at {uri}"))?;
+            .connect_lazy();
         let stream =
             tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(endpoint))
                 .await

@@ -69,14 +69,25 @@ pub fn to_pb_kv(kv: &mvcc::KeyValue) -> mvccpb::KeyValue {
     }
 }
 
-pub fn to_pb_event(ev: &mvcc::Event) -> mvccpb::Event {
+pub fn into_pb_kv(kv: mvcc::KeyValue) -> mvccpb::KeyValue {
+    mvccpb::KeyValue {
+        key: kv.key,
+        create_revision: kv.create_revision,
+        mod_revision: kv.mod_revision,
+        version: kv.version,
+        value: kv.value,
+        lease: kv.lease,
+    }
+}
+
+pub fn into_pb_event(ev: mvcc::Event) -> mvccpb::Event {
     mvccpb::Event {
         r#type: match ev.kind {
             mvcc::EventKind::Put => mvccpb::event::EventType::Put as i32,
             mvcc::EventKind::Delete => mvccpb::event::EventType::Delete as i32,
         },
-        kv: Some(to_pb_kv(&ev.kv)),
-        prev_kv: ev.prev_kv.as_ref().map(to_pb_kv),
+        kv: Some(into_pb_kv(ev.kv)),
+        prev_kv: ev.prev_kv.map(into_pb_kv),
     }
 }
 
@@ -167,20 +178,21 @@ pub fn apply<D: Disk>(
     op: Op,
     index: u64,
     now_ms: u64,
+    want_events: bool,
 ) -> Result<Applied, MvccError> {
     Ok(match op {
-        Op::Put(req) => write(store, lessor, |txn, lessor, events| {
+        Op::Put(req) => write(store, lessor, want_events, |txn, lessor| {
             check_put(txn, lessor, &req)?;
-            put(txn, lessor, &req, events).map(AppliedResponse::Put)
+            put(txn, lessor, &req).map(AppliedResponse::Put)
         })?,
-        Op::DeleteRange(req) => write(store, lessor, |txn, lessor, events| {
+        Op::DeleteRange(req) => write(store, lessor, want_events, |txn, lessor| {
             Ok(AppliedResponse::DeleteRange(delete_range(
-                txn, lessor, &req, events,
+                txn, lessor, &req,
             )?))
         })?,
-        Op::Txn(req) => write(store, lessor, |txn, lessor, events| {
+        Op::Txn(req) => write(store, lessor, want_events, |txn, lessor| {
             check_txn(txn, lessor, &req)?;
-            txn_ops(txn, lessor, &req, events).map(AppliedResponse::Txn)
+            txn_ops(txn, lessor, &req).map(AppliedResponse::Txn)
         })?,
         Op::Compaction(req) => Applied {
             result: store
@@ -205,19 +217,16 @@ pub fn apply<D: Disk>(
                 events: Vec::new(),
             },
             Ok(keys) => {
-                let mut events = Vec::new();
-                let mut txn = store.write();
+                let mut txn = start_write(store, want_events);
                 for key in &keys {
-                    for ev in txn.delete_range(key, &[])? {
-                        events.push(to_pb_event(&ev));
-                    }
+                    txn.delete_range(key, &[])?;
                 }
-                txn.commit();
+                let (_, events) = txn.commit();
                 Applied {
                     result: Ok(AppliedResponse::LeaseRevoke(
                         pb::LeaseRevokeResponse::default(),
                     )),
-                    events,
+                    events: events.into_iter().map(into_pb_event).collect(),
                 }
             }
         },
@@ -245,29 +254,36 @@ pub fn apply<D: Disk>(
     })
 }
 
-/// Runs `f` in one write transaction. On error nothing is committed.
+/// A write transaction that keeps watch events only when someone watches
+/// (building them costs copies and a map entry per changed key).
+fn start_write<D: Disk>(store: &mut MvccStore<D>, want_events: bool) -> WriteTxn<'_, D> {
+    if want_events {
+        store.write()
+    } else {
+        store.write_without_events()
+    }
+}
+
+/// Runs `f` in one write transaction. On error nothing is committed. The
+/// watch events are the store's (`prev_kv`: the key before the txn).
 fn write<D: Disk>(
     store: &mut MvccStore<D>,
     lessor: &mut Lessor,
-    f: impl FnOnce(
-        &mut WriteTxn<'_, D>,
-        &mut Lessor,
-        &mut Vec<mvccpb::Event>,
-    ) -> Result<AppliedResponse, Fail>,
+    want_events: bool,
+    f: impl FnOnce(&mut WriteTxn<'_, D>, &mut Lessor) -> Result<AppliedResponse, Fail>,
 ) -> Result<Applied, MvccError> {
-    let mut txn = store.write();
-    let mut events = Vec::new();
-    Ok(match f(&mut txn, lessor, &mut events) {
+    let mut txn = start_write(store, want_events);
+    Ok(match f(&mut txn, lessor) {
         Ok(resp) => {
-            txn.commit();
+            let (_, events) = txn.commit();
             Applied {
                 result: Ok(resp),
-                events,
+                events: events.into_iter().map(into_pb_event).collect(),
             }
         }
         Err(Fail::Client(e)) => {
             // Client checks all run before the first change, so nothing was written.
-            txn.commit();
+            let (_, events) = txn.commit();
             debug_assert!(events.is_empty(), "a refused op must not have written");
             Applied {
                 result: Err(e),
@@ -308,7 +324,6 @@ fn put<D: Disk>(
     txn: &mut WriteTxn<'_, D>,
     lessor: &mut Lessor,
     req: &pb::PutRequest,
-    events: &mut Vec<mvccpb::Event>,
 ) -> Result<pb::PutResponse, Fail> {
     let prev = if req.ignore_value || req.ignore_lease || req.prev_kv {
         get_one(txn, &req.key)
@@ -339,7 +354,6 @@ fn put<D: Disk>(
     } else {
         None
     };
-    events.push(to_pb_event(&ev));
     Ok(pb::PutResponse {
         header: None,
         prev_kv,
@@ -350,7 +364,6 @@ fn delete_range<D: Disk>(
     txn: &mut WriteTxn<'_, D>,
     lessor: &mut Lessor,
     req: &pb::DeleteRangeRequest,
-    events: &mut Vec<mvccpb::Event>,
 ) -> Result<pb::DeleteRangeResponse, MvccError> {
     let evs = txn.delete_range(&req.key, &req.range_end)?;
     let mut resp = pb::DeleteRangeResponse {
@@ -367,7 +380,6 @@ fn delete_range<D: Disk>(
                 resp.prev_kvs.push(to_pb_kv(prev));
             }
         }
-        events.push(to_pb_event(ev));
     }
     Ok(resp)
 }
@@ -465,7 +477,6 @@ fn txn_ops<D: Disk>(
     txn: &mut WriteTxn<'_, D>,
     lessor: &mut Lessor,
     req: &pb::TxnRequest,
-    events: &mut Vec<mvccpb::Event>,
 ) -> Result<pb::TxnResponse, Fail> {
     let succeeded = compares_hold(txn, &req.compare);
     let ops = if succeeded {
@@ -481,11 +492,9 @@ fn txn_ops<D: Disk>(
             Some(Q::RequestRange(r)) => {
                 S::ResponseRange(crate::shard::read::range_with(r, |q| txn.range(q))?)
             }
-            Some(Q::RequestPut(p)) => S::ResponsePut(put(txn, lessor, p, events)?),
-            Some(Q::RequestDeleteRange(d)) => {
-                S::ResponseDeleteRange(delete_range(txn, lessor, d, events)?)
-            }
-            Some(Q::RequestTxn(t)) => S::ResponseTxn(txn_ops(txn, lessor, t, events)?),
+            Some(Q::RequestPut(p)) => S::ResponsePut(put(txn, lessor, p)?),
+            Some(Q::RequestDeleteRange(d)) => S::ResponseDeleteRange(delete_range(txn, lessor, d)?),
+            Some(Q::RequestTxn(t)) => S::ResponseTxn(txn_ops(txn, lessor, t)?),
             None => continue,
         };
         // As etcd: an op's header holds only the revision it saw (its

@@ -769,7 +769,7 @@ impl<D: Disk> Shard<D> {
                 .events_since(&h.key, &h.range_end, h.start_revision, h.max_events)
             {
                 Ok((events, next)) => Ok(History {
-                    events: events.iter().map(apply::to_pb_event).collect(),
+                    events: events.into_iter().map(apply::into_pb_event).collect(),
                     next_revision: next,
                     current_revision: current,
                     raft_term: self.raw.raft.term,
@@ -1129,6 +1129,7 @@ impl<D: Disk> Shard<D> {
             op,
             index,
             now,
+            self.watch_interest.iter().any(|&on| on),
         )?;
         self.turn_events.extend(applied.events);
         if let Some(w) = self.waiting.remove(&req.id) {

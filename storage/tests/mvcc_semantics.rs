@@ -197,6 +197,37 @@ fn a_txn_reads_its_own_writes_and_gets_one_revision() {
 }
 
 #[test]
+fn a_txn_without_events_makes_the_same_changes_and_returns_none() {
+    let (mut with, mut without) = (open(), open());
+    for s in [&mut with, &mut without] {
+        put(s, "a", "0");
+        put(s, "b", "0");
+    }
+    let mut t = with.write();
+    let put_with = t.put(b"a", b"1", 0).expect("put");
+    let del_with = t.delete_range(b"b", b"").expect("delete");
+    let (rev_with, events) = t.commit();
+    assert_eq!(events.len(), 2);
+    let mut t = without.write_without_events();
+    let put_without = t.put(b"a", b"1", 0).expect("put");
+    let del_without = t.delete_range(b"b", b"").expect("delete");
+    assert_eq!(t.commit(), (rev_with, vec![]));
+    // The ops still answer with what they changed (responses need it).
+    assert_eq!(put_with, put_without);
+    assert_eq!(del_with, del_without);
+    for k in ["a", "b"] {
+        assert_eq!(get(&with, k), get(&without, k));
+    }
+    let (history, _) = without
+        .events_since(b"a", b"c", rev_with, 0)
+        .expect("events");
+    assert_eq!(
+        history, events,
+        "history is kept alike: only the live list is skipped"
+    );
+}
+
+#[test]
 fn dropping_a_txn_commits_it() {
     let mut s = open();
     {

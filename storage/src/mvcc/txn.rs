@@ -24,6 +24,8 @@ pub struct WriteTxn<'s, D: Disk> {
     events: Vec<Event>,
     /// Per changed key: the key before this txn (the watch `prev_kv` of all its changes).
     before: AHashMap<Box<[u8]>, Option<KeyValue>>,
+    /// Whether `events` (and `before`) are kept: not when nobody watches.
+    keep_events: bool,
     finished: bool,
 }
 
@@ -37,8 +39,19 @@ impl<D: Disk> std::fmt::Debug for WriteTxn<'_, D> {
 }
 
 impl<D: Disk> MvccStore<D> {
-    /// Starts a write transaction.
+    /// Starts a write transaction; its `commit` returns the watch events of
+    /// its changes.
     pub fn write(&mut self) -> WriteTxn<'_, D> {
+        self.write_txn(true)
+    }
+
+    /// Starts a write transaction that keeps no watch events (nobody
+    /// watches): the same changes, and `commit` returns an empty list.
+    pub fn write_without_events(&mut self) -> WriteTxn<'_, D> {
+        self.write_txn(false)
+    }
+
+    fn write_txn(&mut self, keep_events: bool) -> WriteTxn<'_, D> {
         let main = self.current_revision + 1;
         WriteTxn {
             store: self,
@@ -46,6 +59,7 @@ impl<D: Disk> MvccStore<D> {
             sub: 0,
             events: Vec::new(),
             before: AHashMap::new(),
+            keep_events,
             finished: false,
         }
     }
@@ -127,20 +141,22 @@ impl<D: Disk> WriteTxn<'_, D> {
             version,
             lease,
         };
-        let before = self
-            .before
-            .entry(key.into())
-            .or_insert_with(|| prev_kv.clone());
-        let watch_prev = if create_revision == self.main {
-            None
-        } else {
-            before.clone()
-        };
-        self.events.push(Event {
-            kind: EventKind::Put,
-            kv: kv.clone(),
-            prev_kv: watch_prev,
-        });
+        if self.keep_events {
+            let before = self
+                .before
+                .entry(key.into())
+                .or_insert_with(|| prev_kv.clone());
+            let watch_prev = if create_revision == self.main {
+                None
+            } else {
+                before.clone()
+            };
+            self.events.push(Event {
+                kind: EventKind::Put,
+                kv: kv.clone(),
+                prev_kv: watch_prev,
+            });
+        }
         Ok(Event {
             kind: EventKind::Put,
             kv,
@@ -187,16 +203,18 @@ impl<D: Disk> WriteTxn<'_, D> {
                 .push(entry);
             store.live_keys -= 1;
             self.sub += 1;
-            let before = self
-                .before
-                .entry(k.clone())
-                .or_insert_with(|| Some(prev_kv.clone()))
-                .clone();
-            self.events.push(Event {
-                kind: EventKind::Delete,
-                kv: delete_kv(&k, self.main),
-                prev_kv: before,
-            });
+            if self.keep_events {
+                let before = self
+                    .before
+                    .entry(k.clone())
+                    .or_insert_with(|| Some(prev_kv.clone()))
+                    .clone();
+                self.events.push(Event {
+                    kind: EventKind::Delete,
+                    kv: delete_kv(&k, self.main),
+                    prev_kv: before,
+                });
+            }
             out.push(Event {
                 kind: EventKind::Delete,
                 kv: delete_kv(&k, self.main),

@@ -493,6 +493,11 @@ impl<D: Disk> Shard<D> {
         }
         self.serve_ready_reads().await;
         self.publish_events();
+        if let Some(make_spare) = self.wal.prepare_spare() {
+            // The next WAL segment is made in the background, so the write
+            // path only renames it when the active one fills up.
+            glommio::spawn_local(make_spare).detach();
+        }
         if self.store.unflushed_bytes() >= MVCC_FLUSH_BYTES
             || (ticked && self.store.unflushed_bytes() > 0)
         {

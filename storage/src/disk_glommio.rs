@@ -132,6 +132,28 @@ impl GlommioFile {
     }
 }
 
+/// Bytes per zero-filling write (a multiple of the 4 KiB direct I/O unit).
+const ZERO_FILL_CHUNK_BYTES: u64 = 1 << 20;
+
+/// Writes zeros over `[from, to)` of a direct file, rounded out to 4 KiB.
+async fn zero_fill(file: &DmaFile, from: u64, to: u64) -> io::Result<()> {
+    let mut at = from / 4096 * 4096;
+    while at < to {
+        let n = ZERO_FILL_CHUNK_BYTES.min(to.div_ceil(4096) * 4096 - at);
+        let mut dma = file.alloc_dma_buffer(n as usize);
+        dma.as_bytes_mut().fill(0);
+        let written = file.write_at(dma, at).await.map_err(glommio_err)?;
+        if written == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "zero-filling write wrote nothing",
+            ));
+        }
+        at += written as u64;
+    }
+    Ok(())
+}
+
 impl DiskFile for GlommioFile {
     async fn write_at(&self, pos: u64, buf: &[u8]) -> io::Result<()> {
         if buf.is_empty() {
@@ -180,10 +202,19 @@ impl DiskFile for GlommioFile {
     async fn allocate(&self, len: u64) -> io::Result<()> {
         // fallocate(mode 0): reserves blocks and extends the size; never shrinks.
         match &self.kind {
-            FileKind::Direct(f) => f.pre_allocate(len, false).await,
-            FileKind::Buffered(f) => f.pre_allocate(len, false).await,
+            FileKind::Direct(f) => {
+                let from = f.file_size().await.map_err(glommio_err)?;
+                f.pre_allocate(len, false).await.map_err(glommio_err)?;
+                // Direct files (the WAL) get their new blocks written with
+                // zeros now: fallocate leaves them "unwritten", and a direct
+                // write into unwritten blocks cannot finish without blocking
+                // (io_uring hands it to a worker thread), and the fdatasync
+                // after it must also write the inode. Over written blocks a
+                // write completes inline and a sync is only a cache flush.
+                zero_fill(f, from, len).await
+            }
+            FileKind::Buffered(f) => f.pre_allocate(len, false).await.map_err(glommio_err),
         }
-        .map_err(glommio_err)
     }
 
     async fn truncate(&self, len: u64) -> io::Result<()> {

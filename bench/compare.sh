@@ -13,7 +13,16 @@
 # Usage: bench/compare.sh [--etcd-only | --etcq-only]
 # Environment: PUT1_TOTAL (default 2000), PUT_TOTAL (100000), RANGE_TOTAL
 # (100000), ETCD_PORT (23790), ETCD_PEER_PORT (23800), ETCQ_ENDPOINT
-# (127.0.0.1:2379), CARGO_TARGET_DIR, KEEP_WORK=1 (keep logs and data).
+# (127.0.0.1:2379), ETCQ_FLAGS (default "--cores 1", see below),
+# CARGO_TARGET_DIR, KEEP_WORK=1 (keep logs and data).
+#
+# etcq runs on one core here: the load generator runs on the same machine
+# and needs CPU too. On the 2-core VM a second executor only moved requests
+# between cores (the cross-core hop cost ~4-5 us of server CPU per put and a
+# vCPU wake-up per request at low load) while taking CPU from the load
+# generator (docs/benchmarks.md, "2026-12-02"). etcd keeps its default
+# (GOMAXPROCS = all cores), so etcq gets fewer cores, never more.
+# ETCQ_FLAGS="" runs etcq with its own default (all cores).
 # Busy ports are refused (never measure someone else's server): pick others
 # with ETCD_PORT/ETCD_PEER_PORT/ETCQ_ENDPOINT.
 
@@ -36,6 +45,7 @@ ETCD_PORT=${ETCD_PORT:-23790}
 ETCD_PEER_PORT=${ETCD_PEER_PORT:-23800}
 ETCQ_ENDPOINT=${ETCQ_ENDPOINT:-127.0.0.1:2379}
 READY_TIMEOUT_SECS=60
+ETCQ_FLAGS=${ETCQ_FLAGS---cores 1}
 
 WORK=$(mktemp -d /tmp/etcq-compare.XXXXXX)
 # The etcq server publishes its CA here and the bench trusts it from here,
@@ -200,8 +210,9 @@ if [[ "$MODE" != etcd ]]; then
     echo "UDP $ETCQ_ENDPOINT is already in use (another etcq?); set ETCQ_ENDPOINT" >&2
     exit 1
   fi
-  "$TARGET_DIR/release/etcq" --data-dir "$WORK/etcq-data" --listen-client-addr "$ETCQ_ENDPOINT" \
-    >"$WORK/etcq.log" 2>&1 &
+  # shellcheck disable=SC2086 # ETCQ_FLAGS are words on purpose
+  "$TARGET_DIR/release/etcq" $ETCQ_FLAGS --data-dir "$WORK/etcq-data" \
+    --listen-client-addr "$ETCQ_ENDPOINT" >"$WORK/etcq.log" 2>&1 &
   SERVER_PID=$!
   wait_ready etcq "$ETCQ_ENDPOINT"
   run_rows etcq "$ETCQ_ENDPOINT"
@@ -209,8 +220,9 @@ if [[ "$MODE" != etcd ]]; then
   stop_server
   # The same rows through etcq's etcd-compatible gRPC front (TCP, same port
   # number), on a fresh store, driven by the very client that drives etcd.
-  "$TARGET_DIR/release/etcq" --data-dir "$WORK/etcq-grpc-data" --listen-client-addr "$ETCQ_ENDPOINT" \
-    >"$WORK/etcq-grpc.log" 2>&1 &
+  # shellcheck disable=SC2086 # ETCQ_FLAGS are words on purpose
+  "$TARGET_DIR/release/etcq" $ETCQ_FLAGS --data-dir "$WORK/etcq-grpc-data" \
+    --listen-client-addr "$ETCQ_ENDPOINT" >"$WORK/etcq-grpc.log" 2>&1 &
   SERVER_PID=$!
   wait_ready etcd-grpc "$ETCQ_ENDPOINT"
   run_rows etcd-grpc "$ETCQ_ENDPOINT" etcq-grpc
@@ -230,8 +242,8 @@ ratio() {
 }
 
 echo
-echo "| workload | etcd req/s | etcq req/s (etcq/1) | etcq/etcd | etcq req/s (gRPC) | etcq gRPC/etcd | etcd p99 ms | etcq p99 ms | etcq gRPC p99 ms | errors etcd/etcq/gRPC |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| workload | etcd req/s | etcq req/s (etcq/1) | etcq/etcd | etcq req/s (gRPC) | etcq gRPC/etcd | etcd p50 ms | etcq p50 ms | etcq/etcd p50 | etcq gRPC p50 ms | etcd p99 ms | etcq p99 ms | etcq gRPC p99 ms | errors etcd/etcq/gRPC |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 line=0
 for row in "${ROWS[@]}"; do
   line=$((line + 1))
@@ -239,14 +251,17 @@ for row in "${ROWS[@]}"; do
   e_rps=$(field "$WORK/etcd-grpc.jsonl" $line rps)
   q_rps=$(field "$WORK/etcq.jsonl" $line rps)
   g_rps=$(field "$WORK/etcq-grpc.jsonl" $line rps)
+  e_p50=$(field "$WORK/etcd-grpc.jsonl" $line p50_ms)
+  q_p50=$(field "$WORK/etcq.jsonl" $line p50_ms)
+  g_p50=$(field "$WORK/etcq-grpc.jsonl" $line p50_ms)
   e_p99=$(field "$WORK/etcd-grpc.jsonl" $line p99_ms)
   q_p99=$(field "$WORK/etcq.jsonl" $line p99_ms)
   g_p99=$(field "$WORK/etcq-grpc.jsonl" $line p99_ms)
   e_err=$(field "$WORK/etcd-grpc.jsonl" $line errors)
   q_err=$(field "$WORK/etcq.jsonl" $line errors)
   g_err=$(field "$WORK/etcq-grpc.jsonl" $line errors)
-  echo "| $name | $e_rps | $q_rps | $(ratio "$q_rps" "$e_rps") | $g_rps | $(ratio "$g_rps" "$e_rps") | $e_p99 | $q_p99 | $g_p99 | $e_err/$q_err/$g_err |"
+  echo "| $name | $e_rps | $q_rps | $(ratio "$q_rps" "$e_rps") | $g_rps | $(ratio "$g_rps" "$e_rps") | $e_p50 | $q_p50 | $(ratio "$q_p50" "$e_p50") | $g_p50 | $e_p99 | $q_p99 | $g_p99 | $e_err/$q_err/$g_err |"
 done
 echo
-echo "Peak server RSS: etcd ${ETCD_RSS} MiB, etcq ${ETCQ_RSS} MiB."
+echo "Peak server RSS: etcd ${ETCD_RSS} MiB, etcq ${ETCQ_RSS} MiB. etcq flags: ${ETCQ_FLAGS:-(none)}."
 echo "Rows: put totals ${PUT1_TOTAL} (1 client) and ${PUT_TOTAL}; range total ${RANGE_TOTAL}; key 8 B, value 256 B."

@@ -340,20 +340,16 @@ fn put<D: Disk>(
         (None, true) => return Err(errors::key_not_found().into()),
         _ => req.lease,
     };
-    let ev = txn.put(&req.key, &value, lease)?;
-    if let Some(old) = &ev.prev_kv {
-        if old.lease != 0 && old.lease != lease {
-            lessor.detach(old.lease, &old.key);
+    let done = txn.put_lean(&req.key, &value, lease, req.prev_kv)?;
+    if let Some(old_lease) = done.prev_lease {
+        if old_lease != 0 && old_lease != lease {
+            lessor.detach(old_lease, &req.key);
         }
     }
     if lease != 0 {
         lessor.attach(lease, req.key.clone());
     }
-    let prev_kv = if req.prev_kv {
-        ev.prev_kv.as_ref().map(to_pb_kv)
-    } else {
-        None
-    };
+    let prev_kv = done.prev_kv.map(into_pb_kv);
     Ok(pb::PutResponse {
         header: None,
         prev_kv,

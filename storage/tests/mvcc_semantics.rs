@@ -228,6 +228,33 @@ fn a_txn_without_events_makes_the_same_changes_and_returns_none() {
 }
 
 #[test]
+fn a_lean_put_writes_what_put_writes_and_reports_the_replaced_lease() {
+    let (mut a, mut b) = (open(), open());
+    for s in [&mut a, &mut b] {
+        let mut t = s.write();
+        t.put(b"k", b"old", 7).expect("put");
+        t.commit();
+    }
+    let mut t = a.write();
+    let ev = t.put(b"k", b"new", 9).expect("put");
+    t.put(b"fresh", b"v", 0).expect("put");
+    t.commit();
+    let mut t = b.write_without_events();
+    let done = t.put_lean(b"k", b"new", 9, false).expect("put");
+    assert_eq!(done.prev_lease, Some(7));
+    assert_eq!(done.prev_kv, None, "not asked for");
+    let fresh = t.put_lean(b"fresh", b"v", 0, true).expect("put");
+    assert_eq!((fresh.prev_lease, fresh.prev_kv), (None, None));
+    t.commit();
+    assert_eq!(get(&a, "k"), get(&b, "k"));
+    assert_eq!(get(&a, "fresh"), get(&b, "fresh"));
+    let mut t = b.write_without_events();
+    let asked = t.put_lean(b"k", b"newer", 0, true).expect("put");
+    assert_eq!(asked.prev_kv, get(&a, "k"), "the key before, when asked");
+    assert_eq!(ev.prev_kv.map(|kv| kv.lease), Some(7));
+}
+
+#[test]
 fn dropping_a_txn_commits_it() {
     let mut s = open();
     {

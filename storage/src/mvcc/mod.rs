@@ -35,7 +35,7 @@ mod types;
 
 pub use read::HashKvJob;
 pub use store::MvccStore;
-pub use txn::WriteTxn;
+pub use txn::{PutDone, WriteTxn};
 pub use types::{
     Event, EventKind, KeyValue, MvccError, MvccOptions, RangeRequest, RangeResult,
     SEGMENT_BYTES_MAX,

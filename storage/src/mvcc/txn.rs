@@ -38,6 +38,17 @@ impl<D: Disk> std::fmt::Debug for WriteTxn<'_, D> {
     }
 }
 
+/// What [`WriteTxn::put_lean`] reports about the key it replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutDone {
+    /// The lease of the live key it replaced (0: none); `None` if the key
+    /// did not exist (or was deleted).
+    pub prev_lease: Option<i64>,
+    /// The replaced key-value, when asked for.
+    pub prev_kv: Option<KeyValue>,
+    kv: Option<KeyValue>,
+}
+
 impl<D: Disk> MvccStore<D> {
     /// Starts a write transaction; its `commit` returns the watch events of
     /// its changes.
@@ -85,13 +96,46 @@ impl<D: Disk> WriteTxn<'_, D> {
         self.store.range_at(req, self.read_revision())
     }
 
-    /// Puts `key = value` with `lease` (0: none). Returns the event whose
-    /// `prev_kv` is the key as this txn saw it just before (PutResponse.prev_kv).
+    /// Puts `key` = `value` with `lease`. Returns the put's event: `kv` is the
+    /// new key-value, `prev_kv` the key as this txn saw it just before
+    /// (PutResponse.prev_kv).
     pub fn put(&mut self, key: &[u8], value: &[u8], lease: i64) -> Result<Event, MvccError> {
+        let done = self.put_with(key, value, lease, true)?;
+        Ok(Event {
+            kind: EventKind::Put,
+            kv: done.kv.expect("put_with builds the key-value when asked"),
+            prev_kv: done.prev_kv,
+        })
+    }
+
+    /// [`put`](Self::put) for callers that need neither the new key-value nor,
+    /// unless `want_prev_kv`, the previous one: with no watch events kept
+    /// (`write_without_events`) and no `prev_kv` asked for, it reads no old
+    /// value and copies nothing beyond what it writes.
+    pub fn put_lean(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        lease: i64,
+        want_prev_kv: bool,
+    ) -> Result<PutDone, MvccError> {
+        let mut done = self.put_with(key, value, lease, want_prev_kv)?;
+        done.kv = None;
+        Ok(done)
+    }
+
+    fn put_with(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        lease: i64,
+        want_prev_kv: bool,
+    ) -> Result<PutDone, MvccError> {
         assert!(
             !key.is_empty(),
             "etcd refuses empty keys before they reach the store"
         );
+        let keep_events = self.keep_events;
         let store = &mut *self.store;
         let prev: Option<Entry> = store
             .index
@@ -99,8 +143,8 @@ impl<D: Disk> WriteTxn<'_, D> {
             .and_then(|l| l.last_live().copied())
             .filter(|e| !e.tombstone);
         let prev_kv = match &prev {
-            Some(e) => Some(store.kv_of(key, e, false)?),
-            None => None,
+            Some(e) if want_prev_kv || keep_events => Some(store.kv_of(key, e, false)?),
+            _ => None,
         };
         let (create_revision, version) = match &prev {
             Some(e) => (e.create_revision, e.version + 1),
@@ -133,15 +177,15 @@ impl<D: Disk> WriteTxn<'_, D> {
         }
         store.live_keys += usize::from(prev.is_none());
         self.sub += 1;
-        let kv = KeyValue {
+        let kv = (want_prev_kv || keep_events).then(|| KeyValue {
             key: Bytes::copy_from_slice(key),
             value: Bytes::copy_from_slice(value),
             create_revision,
             mod_revision: self.main,
             version,
             lease,
-        };
-        if self.keep_events {
+        });
+        if keep_events {
             let before = self
                 .before
                 .entry(key.into())
@@ -153,14 +197,14 @@ impl<D: Disk> WriteTxn<'_, D> {
             };
             self.events.push(Event {
                 kind: EventKind::Put,
-                kv: kv.clone(),
+                kv: kv.clone().expect("built when events are kept"),
                 prev_kv: watch_prev,
             });
         }
-        Ok(Event {
-            kind: EventKind::Put,
+        Ok(PutDone {
+            prev_lease: prev.map(|e| e.lease),
+            prev_kv: if want_prev_kv { prev_kv } else { None },
             kv,
-            prev_kv,
         })
     }
 

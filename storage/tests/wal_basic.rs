@@ -569,7 +569,7 @@ fn a_header_that_cannot_be_one_is_corruption_even_at_the_tail() {
 fn a_spare_made_ahead_becomes_the_next_segment_and_one_left_behind_is_removed() {
     block_on(async {
         let disk = MemDisk::new();
-        let spare = dir().join("next-segment.tmp");
+        let spare = dir().join("next-segment.ready");
         let (mut wal, _) = open(&disk, small()).await.expect("open");
         let make = wal.prepare_spare().expect("no spare yet");
         assert!(wal.prepare_spare().is_none(), "one spare at a time");
@@ -597,8 +597,16 @@ fn a_spare_made_ahead_becomes_the_next_segment_and_one_left_behind_is_removed() 
         );
         assert!(
             !disk.exists(&spare).await.expect("exists"),
-            "a spare found at open may be half made: removed"
+            "a complete spare left by the last run became the reopened WAL's new segment"
         );
+        // One half made (still under its tmp name) is removed at open.
+        let tmp = dir().join("next-segment.tmp");
+        disk.open(&tmp, OpenOptions::CREATE_DIRECT)
+            .await
+            .expect("create");
+        let (mut wal, _) = open(&disk, small()).await.expect("reopen");
+        assert!(!disk.exists(&tmp).await.expect("exists"));
+        assert!(wal.prepare_spare().is_some(), "none ready: one is made");
     });
 }
 
@@ -623,7 +631,7 @@ fn on_the_real_disk_segments_have_their_blocks_written_not_only_reserved() {
             .expect("open");
         let make = wal.prepare_spare().expect("spare");
         make.await;
-        let spare = wal_dir.join("next-segment.tmp");
+        let spare = wal_dir.join("next-segment.ready");
         let segments: Vec<_> = std::fs::read_dir(&wal_dir)
             .expect("list")
             .map(|e| e.expect("entry").path())

@@ -258,9 +258,13 @@ enum Spare {
     Failed,
 }
 
-/// The spare segment's file name in the WAL directory: not a segment name,
-/// so recovery never reads it (and `open` removes any left behind).
-const SPARE_FILE_NAME: &str = "next-segment.tmp";
+/// The spare segment while it is being made: not a segment name, so recovery
+/// never reads it; `open` removes one left behind (it may be half made).
+const SPARE_TMP_FILE_NAME: &str = "next-segment.tmp";
+/// The spare segment once made and synced (renamed from the tmp name): `open`
+/// keeps one of the right size, so a restart need not make its first segment
+/// in place.
+const SPARE_FILE_NAME: &str = "next-segment.ready";
 
 impl<D: Disk> std::fmt::Debug for Wal<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -343,13 +347,32 @@ impl<D: Disk> Wal<D> {
         let replayed = recovery::recover(&files, opts.segment_bytes, dir)?;
         drop(files);
 
-        if names.iter().any(|n| n == SPARE_FILE_NAME) {
+        if names.iter().any(|n| n == SPARE_TMP_FILE_NAME) {
             // Possibly half made when the process stopped: made again.
-            let spare = dir.join(SPARE_FILE_NAME);
-            disk.remove(&spare)
+            let tmp = dir.join(SPARE_TMP_FILE_NAME);
+            disk.remove(&tmp)
                 .await
-                .map_err(io_error("remove spare segment", &spare))?;
+                .map_err(io_error("remove spare segment", &tmp))?;
         }
+        let spare_ready = if names.iter().any(|n| n == SPARE_FILE_NAME) {
+            let spare = dir.join(SPARE_FILE_NAME);
+            let len = disk
+                .open(&spare, OpenOptions::READ)
+                .await
+                .map_err(io_error("open spare segment", &spare))?
+                .len()
+                .await
+                .map_err(io_error("size spare segment", &spare))?;
+            if len != opts.segment_bytes {
+                // Made for another segment size: made again.
+                disk.remove(&spare)
+                    .await
+                    .map_err(io_error("remove spare segment", &spare))?;
+            }
+            len == opts.segment_bytes
+        } else {
+            false
+        };
         for (_, _, path) in &leftovers {
             tracing::warn!(path = %path.display(), "wal: removing a segment left by an interrupted purge");
             disk.remove(path)
@@ -385,7 +408,11 @@ impl<D: Disk> Wal<D> {
             snapshot: replayed.snapshot,
             synced_snapshot_index: snapshot_index,
             poisoned: false,
-            spare: Rc::new(Cell::new(Spare::Missing)),
+            spare: Rc::new(Cell::new(if spare_ready {
+                Spare::Ready
+            } else {
+                Spare::Missing
+            })),
         };
         wal.start_segment(next_seq, prev_end, wal.last_index + 1);
         wal.sync().await?;
@@ -507,12 +534,14 @@ impl<D: Disk> Wal<D> {
             self.spare.clone(),
             self.opts.segment_bytes,
         );
+        let tmp = self.dir.join(SPARE_TMP_FILE_NAME);
         let path = self.dir.join(SPARE_FILE_NAME);
         Some(async move {
             let made = async {
-                let file = disk.open(&path, OpenOptions::CREATE_DIRECT).await?;
+                let file = disk.open(&tmp, OpenOptions::CREATE_DIRECT).await?;
                 file.allocate(len).await?;
-                file.sync_data().await
+                file.sync_data().await?;
+                disk.rename(&tmp, &path).await
             };
             match made.await {
                 Ok(()) => state.set(Spare::Ready),

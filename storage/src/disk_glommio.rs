@@ -212,13 +212,24 @@ impl DiskFile for GlommioFile {
             FileKind::Direct(f) => {
                 let from = f.file_size().await.map_err(glommio_err)?;
                 f.pre_allocate(len, false).await.map_err(glommio_err)?;
+                // Through a second handle without O_DSYNC (see `open`), synced
+                // once at the end: written through `f`, each chunk would wait
+                // for its own cache flush, and a background spare would hold
+                // the disk for 64 flushes while the WAL's writes queue.
+                let f = glommio::io::OpenOptions::new()
+                    .write(true)
+                    .dma_open(&self.path)
+                    .await
+                    .map_err(glommio_err)?;
                 // Direct files (the WAL) get their new blocks written with
                 // zeros now: fallocate leaves them "unwritten", and a direct
                 // write into unwritten blocks cannot finish without blocking
                 // (io_uring hands it to a worker thread), and the fdatasync
                 // after it must also write the inode. Over written blocks a
                 // write completes inline and a sync is only a cache flush.
-                zero_fill(f, from, len).await
+                zero_fill(&f, from, len).await?;
+                f.fdatasync().await.map_err(glommio_err)?;
+                f.close().await.map_err(glommio_err)
             }
             FileKind::Buffered(f) => f.pre_allocate(len, false).await.map_err(glommio_err),
         }

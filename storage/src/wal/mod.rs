@@ -806,29 +806,27 @@ impl<D: Disk> Wal<D> {
             .dir
             .join(format::segment_file_name(chunk.seq, chunk.first_index));
         let disk = &self.disk;
-        let file = if self.spare.get() == Spare::Ready {
+        let from_spare = self.spare.get() == Spare::Ready;
+        if from_spare {
             self.spare.set(Spare::Missing);
             let spare = self.dir.join(SPARE_FILE_NAME);
             disk.rename(&spare, &path)
                 .await
                 .map_err(io_error("rename spare segment", &path))?;
-            disk.open(&path, OpenOptions::CREATE_DIRECT)
-                .await
-                .map_err(io_error("open segment", &path))?
-        } else {
-            // No spare yet (or still being made: it serves the next one).
-            if self.spare.get() == Spare::Failed {
-                self.spare.set(Spare::Missing);
-            }
-            let file = disk
-                .open(&path, OpenOptions::CREATE_DIRECT)
-                .await
-                .map_err(io_error("create segment", &path))?;
+        } else if self.spare.get() == Spare::Failed {
+            // No spare (one still being made serves the next segment); a
+            // failed one is tried again from now on.
+            self.spare.set(Spare::Missing);
+        }
+        let file = disk
+            .open(&path, OpenOptions::CREATE_DIRECT)
+            .await
+            .map_err(io_error("create segment", &path))?;
+        if !from_spare {
             file.allocate(self.opts.segment_bytes)
                 .await
                 .map_err(io_error("preallocate segment", &path))?;
-            file
-        };
+        }
         let (buf, tail) = blocks(&[], &chunk.bytes);
         file.write_at(0, &buf)
             .await
